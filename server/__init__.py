@@ -1,0 +1,61 @@
+"""Doorstep: case work for the home visits behind the minimum living allowance."""
+from __future__ import annotations
+
+import logging
+import warnings
+
+from flask import Flask
+
+from server import config as config_module
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config_module.INSTANCE))
+    app.config.update(config_module.from_environment())
+    if config:
+        app.config.update(config)
+    # SQLite keeps NUMERIC as a float; money is read back through Numeric(14, 2), which is
+    # exact for two decimals, so the generic warning says nothing here.
+    warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively")
+    logging.basicConfig(level=logging.INFO)
+
+    from server.core import auth, errors, i18n
+    from server.core.registry import load_models
+    from server.extensions import api, babel, csrf, db
+
+    load_models()
+    db.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale,
+                   default_translation_directories="translations")
+    csrf.init_app(app)
+    api.init_app(app, spec_kwargs={"info": {"description": "Doorstep field sync and policy API"}})
+    errors.init_app(app)
+    auth.init_app(app)
+    i18n.init_app(app)
+
+    from server.accounts import api as accounts_api
+    from server.accounts import views as accounts_views
+    from server.cases import views as cases_views
+    from server.policy import api as policy_api
+
+    for blp in (accounts_api.blp, policy_api.blp):
+        csrf.exempt(blp)  # bearer tokens only: see server.core.auth
+        api.register_blueprint(blp, url_prefix="/api/v1" + blp.url_prefix_suffix)
+    app.register_blueprint(accounts_views.bp)
+    app.register_blueprint(cases_views.bp)
+
+    from server.cli import register
+
+    register(app)
+    _template_globals(app)
+    return app
+
+
+def _template_globals(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from server.core.auth import current_user
+
+    @app.context_processor
+    def _globals():
+        return {"current_user": current_user(), "locale": str(get_locale())}

@@ -1,0 +1,109 @@
+"""Who is asking: a browser session (signed cookie) for pages, a device bearer token for
+the API. Passwords are argon2 hashes; tokens are 256 random bits stored as SHA-256."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, g, redirect, request, session, url_for
+
+from server.core.errors import Forbidden, Unauthorized
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("doorstep-no-such-user")
+TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> tuple[str, str]:
+    raw = secrets.token_urlsafe(32)
+    return raw, token_digest(raw)
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def current_user():
+    return g.get("user")
+
+
+def _load_user() -> None:
+    from server.accounts.models import DeviceToken, User
+    from server.extensions import db
+
+    g.user = None
+    g.token = None
+    now = dt.datetime.now(dt.timezone.utc)
+    if request.path.startswith("/api/"):
+        # The API takes bearer tokens only: no cookie, so no cross-site request can act.
+        header = request.headers.get("Authorization", "")
+        if not header.lower().startswith("bearer "):
+            return
+        raw = header[7:].strip()
+        if not raw or len(raw) > 200:
+            return
+        tok = db.session.scalar(sa.select(DeviceToken).where(DeviceToken.token_hash == token_digest(raw)))
+        if tok is None or tok.revoked_at is not None or tok.expires_at <= now or not tok.user.active:
+            return
+        if tok.last_used_at is None or now - tok.last_used_at > TOKEN_TOUCH_INTERVAL:
+            tok.last_used_at = now
+            tok.last_ip = request.remote_addr
+        g.user, g.token = tok.user, tok
+        return
+    uid = session.get("uid")
+    if uid is None:
+        return
+    user = db.session.get(User, uid)
+    if user is None or not user.active or session.get("sv") != user.session_version:
+        session.clear()
+        return
+    g.user = user
+
+
+def login_required(view):
+    """Pages: a signed-out browser goes to the sign-in page; the API answers 401."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            if request.path.startswith("/api/") or request.headers.get("HX-Request"):
+                raise Unauthorized("Sign in first.")
+            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def roles_required(*roles: str):
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not g.user.has_role(*roles):
+                raise Forbidden("This needs one of the roles: " + ", ".join(roles), required_roles=list(roles))
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_load_user)

@@ -1,0 +1,170 @@
+"""The database: engine (SQLite + SpatiaLite or PostgreSQL + PostGIS), the session of a
+request, and the column types every domain uses (UTC time, money, WGS 84 points)."""
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import os
+import uuid
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import Flask, g, has_app_context
+from geoalchemy2 import Geometry
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# SQLite: a transaction that reads before it writes must take the write lock at BEGIN, or a
+# concurrent writer makes it fail with "database is locked" instead of waiting.
+sqlite_begin = contextvars.ContextVar("sqlite_begin", default="BEGIN IMMEDIATE")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=naming_convention)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """Aware datetimes in, aware UTC out; stored as UTC on both databases."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def Money():  # noqa: N802 - reads like a type
+    """Yuan with two decimals, always Decimal in Python."""
+    return sa.Numeric(14, 2, asdecimal=True)
+
+
+def Point():  # noqa: N802
+    return Geometry("POINT", srid=4326, spatial_index=True)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def point_wkt(lat: float | Decimal, lon: float | Decimal) -> str:
+    return f"SRID=4326;POINT({float(lon)} {float(lat)})"
+
+
+def make_engine(url: str, echo: bool = False) -> sa.Engine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, echo)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return sa.create_engine(url, echo=echo, plugins=["geoalchemy2"], pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str, echo: bool) -> sa.Engine:
+    import pysqlite3.dbapi2 as sqlite3  # the stdlib module here cannot load extensions
+
+    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+    sa_url = sa.engine.make_url(url)
+    if sa_url.database and sa_url.database != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(sa_url.database)), exist_ok=True)
+    # Only the WGS 84 systems: the full EPSG list costs 15 s on first connect.
+    sa_url = sa_url.update_query_dict(
+        {"geoalchemy2_connect_sqlite_init_mode": "WGS84", "geoalchemy2_connect_sqlite_transaction": "true"}
+    )
+    engine = sa.create_engine(
+        sa_url,
+        echo=echo,
+        module=sqlite3,
+        plugins=["geoalchemy2"],
+        connect_args={"check_same_thread": False, "isolation_level": None},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        # Runs after the plugin's listener: loading SpatiaLite resets busy_timeout to 5 s.
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # pysqlite's own transaction handling is off (isolation_level=None) so that
+        # SAVEPOINTs work; we say BEGIN ourselves, IMMEDIATE unless told otherwise.
+        conn.exec_driver_sql(sqlite_begin.get())
+
+    return engine
+
+
+class Database:
+    """Engine and the session of the current app context (one per request)."""
+
+    def __init__(self):
+        self.engine: sa.Engine | None = None
+        self.Session: sessionmaker | None = None
+
+    def init_app(self, app: Flask) -> None:
+        self.engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_ECHO", False))
+        self.Session = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=True)
+        app.extensions["doorstep_db"] = self
+        app.after_request(self._commit_response)
+        app.teardown_appcontext(self._teardown)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def session(self) -> Session:
+        if not has_app_context():
+            raise RuntimeError("db.session needs an app context")
+        if "db_session" not in g:
+            g.db_session = self.Session()
+        return g.db_session
+
+    def _commit_response(self, response):
+        """A request commits once, before its answer leaves: an error answer rolls back,
+        and a failed commit becomes an error answer instead of a lost write."""
+        session: Session | None = g.get("db_session")
+        if session is None:
+            return response
+        if response.status_code >= 400:
+            session.rollback()
+        else:
+            session.commit()
+        return response
+
+    def _teardown(self, exc):
+        session: Session | None = g.pop("db_session", None)
+        if session is None:
+            return
+        try:
+            session.rollback()  # whatever after_request did not commit is not kept
+        finally:
+            session.close()
