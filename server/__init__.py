@@ -40,7 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     for blp in (accounts_api.blp, policy_api.blp):
         csrf.exempt(blp)  # bearer tokens only: see server.core.auth
-        api.register_blueprint(blp, url_prefix="/api/v1" + blp.url_prefix_suffix)
+        api.register_blueprint(blp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(cases_views.bp)
 

@@ -154,11 +154,16 @@ class Database:
         session: Session | None = g.get("db_session")
         if session is None:
             return response
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not g.get("db_keep_on_error"):
             session.rollback()
         else:
             session.commit()
         return response
+
+    def keep_on_error(self) -> None:
+        """Commit this request's writes even though it answers with an error: a failed
+        sign-in still counts towards the lock-out, and a refused access is still logged."""
+        g.db_keep_on_error = True
 
     def _teardown(self, exc):
         session: Session | None = g.pop("db_session", None)

@@ -1,0 +1,90 @@
+"""Writes about people: accounts, sign-in with lock-out, device tokens."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from server.accounts.models import ROLES, DeviceToken, User, UserRole
+from server.core import audit
+from server.core.auth import hash_password, new_token, verify_password
+from server.core.db import utcnow
+from server.core.errors import Problem, ValidationProblem
+from server.core.models import Jurisdiction
+
+MIN_PASSWORD = 8
+
+
+class InvalidCredentials(Problem):
+    status, code, title = 401, "invalid-credentials", "Wrong username or password"
+
+
+class AccountLocked(Problem):
+    status, code, title = 403, "account-locked", "Account locked"
+
+
+def create_user(session: Session, *, username: str, display_name: str, password: str, roles: list[str],
+                jurisdiction: Jurisdiction, actor: User | None, **fields) -> User:
+    errors: dict[str, list[str]] = {}
+    if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        errors["username"] = ["Letters, digits, '.', '-' and '_' only, up to 64."]
+    elif session.scalar(sa.select(User.id).where(User.username == username)):
+        errors["username"] = ["This username is taken."]
+    if len(password) < MIN_PASSWORD:
+        errors["password"] = [f"At least {MIN_PASSWORD} characters."]
+    bad = [r for r in roles if r not in ROLES]
+    if not roles or bad:
+        errors["roles"] = ["Choose roles from: " + ", ".join(ROLES)]
+    if errors:
+        raise ValidationProblem(errors)
+    user = User(username=username, display_name=display_name, password_hash=hash_password(password),
+                jurisdiction_id=jurisdiction.id, **fields)
+    user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    session.add(user)
+    session.flush()
+    audit.record(session, "user.created", "user", user.id, actor=actor,
+                 after={"username": username, "roles": sorted(set(roles)), "jurisdiction": jurisdiction.code})
+    return user
+
+
+def authenticate(session: Session, username: str, password: str, *, max_failures: int, lock_minutes: int) -> User:
+    """The user, or InvalidCredentials / AccountLocked. Failures count towards a lock-out;
+    the caller must keep this transaction even though it answers with an error."""
+    now = utcnow()
+    user = session.scalar(sa.select(User).where(User.username == username))
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        audit.record(session, "auth.refused_locked", "user", user.id, actor=user)
+        raise AccountLocked("Too many failed sign-ins; try again later.", locked_until=user.locked_until.isoformat())
+    if user is None or not user.active or not verify_password(user.password_hash if user else None, password):
+        if user is not None:
+            user.failed_logins = (user.failed_logins or 0) + 1
+            after = {"failed_logins": user.failed_logins}
+            if user.failed_logins >= max_failures:
+                user.locked_until = now + dt.timedelta(minutes=lock_minutes)
+                user.failed_logins = 0
+                after["locked_until"] = user.locked_until
+            audit.record(session, "auth.failed", "user", user.id, actor=user, after=after)
+        raise InvalidCredentials()
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    return user
+
+
+def issue_token(session: Session, user: User, device_name: str, days: int) -> tuple[str, DeviceToken]:
+    raw, digest = new_token()
+    token = DeviceToken(user_id=user.id, token_hash=digest, device_name=device_name,
+                        expires_at=utcnow() + dt.timedelta(days=days))
+    session.add(token)
+    session.flush()
+    audit.record(session, "token.issued", "device_token", token.id, actor=user,
+                 after={"device_name": device_name, "expires_at": token.expires_at})
+    return raw, token
+
+
+def revoke_token(session: Session, token: DeviceToken, actor: User) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(session, "token.revoked", "device_token", token.id, actor=actor,
+                     after={"device_name": token.device_name, "user": token.user.username})
