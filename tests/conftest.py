@@ -240,3 +240,18 @@ def token_for(client):
         return {"Authorization": "Bearer " + r.get_json()["token"]}
 
     return do
+
+
+@pytest.fixture()
+def policy(db_session, county):
+    """The default policy in force at the county from 2026-01-01 (standard 1100.00)."""
+    import datetime as dt
+
+    from server.policy.models import PolicyVersion
+    from server.policy.settings import DEFAULT_SETTINGS
+
+    version = PolicyVersion(jurisdiction_id=county.id, effective_from=dt.date(2026, 1, 1),
+                            settings=DEFAULT_SETTINGS, note="test")
+    db_session.add(version)
+    db_session.flush()
+    return version

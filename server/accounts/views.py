@@ -42,8 +42,7 @@ def login():
                                        max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
     except operations.AccountLocked:
         return render_template("accounts/login.html", username=username, next=nxt,
-                               error=_("Too many failed sign-ins. This account is locked for a while; "
-                                       "try again later or ask your administrator.")), 403
+                               error=_("Too many failed sign-ins: this account is locked for a while. Try again later or ask your administrator.")), 403
     except operations.InvalidCredentials:
         return render_template("accounts/login.html", username=username, next=nxt,
                                error=_("Wrong username or password.")), 401

@@ -37,3 +37,18 @@ def _remember_choice(response):
 
 def init_app(app: Flask) -> None:
     app.after_request(_remember_choice)
+
+
+def N_(text: str) -> str:
+    """Marks a string for translation where it is defined; it is translated where shown."""
+    return text
+
+
+# Words shown from data (role names, problem titles): translated in templates with _(…).
+TERMS = (
+    N_("investigator"), N_("office"), N_("panel"), N_("county"), N_("admin"),
+    N_("Bad request"), N_("Not found"), N_("Forbidden"), N_("Sign-in required"), N_("Conflict"),
+    N_("Invalid input"), N_("Too large"), N_("Internal error"), N_("Method Not Allowed"),
+    N_("CSRF check failed"), N_("Busy"), N_("Illegal transition"),
+    N_("Transition not allowed for your role"), N_("Case has no team"),
+)

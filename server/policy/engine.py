@@ -37,7 +37,8 @@ _DECIMAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
 class PolicyInputError(ValueError):
-    """The household cannot be evaluated as given; `field` names the bad input."""
+    """The household cannot be evaluated as given; `field` names the bad input in the wire's
+    dotted form ('income.2.kind', 'members.0.class'), as `ValidationProblem` reports fields."""
 
     def __init__(self, field: str, message: str):
         self.field = field
@@ -150,7 +151,7 @@ def evaluate(settings: PolicySettings, household: HouseholdIn, on: date) -> Eval
     excluded_by_kind: dict[str, Decimal] = {}
     uncounted_by_member: dict[int, Decimal] = {}
     for i, item in enumerate(household.income):
-        where = f"income[{i}]"
+        where = f"income.{i}"
         amount = _money(item.monthly_amount, f"{where}.monthly_amount")
         if item.member is not None and (isinstance(item.member, bool) or not isinstance(item.member, int)
                                         or not 0 <= item.member < len(members)):
@@ -174,7 +175,7 @@ def evaluate(settings: PolicySettings, household: HouseholdIn, on: date) -> Eval
     # Rigid medical/disability costs come off income only where the policy says so (DESIGN "Money").
     rigid = ZERO
     for i, item in enumerate(household.expenditure):
-        amount = _money(item.monthly_amount, f"expenditure[{i}].monthly_amount")
+        amount = _money(item.monthly_amount, f"expenditure.{i}.monthly_amount")
         if item.kind in settings.rigid_expenditure_kinds:
             rigid += amount
     deductions = ZERO
@@ -357,7 +358,7 @@ def _check_members(settings: PolicySettings, members: list[MemberIn]) -> None:
     if not members:
         raise PolicyInputError("members", "a household has at least one member")
     for i, m in enumerate(members):
-        where = f"members[{i}]"
+        where = f"members.{i}"
         if m.klass is not None and m.klass not in settings.class_topup_percent:
             raise PolicyInputError(f"{where}.class", f"unknown class {m.klass!r}")
         if m.health is not None and m.health not in HEALTH_STATES:
@@ -371,7 +372,7 @@ def _check_members(settings: PolicySettings, members: list[MemberIn]) -> None:
 
 
 def _check_asset(asset: AssetIn, i: int) -> AssetIn:
-    where = f"assets[{i}]"
+    where = f"assets.{i}"
     if asset.category not in ASSET_CATEGORIES:
         raise PolicyInputError(f"{where}.category", f"unknown asset category {asset.category!r}")
     if isinstance(asset.count, bool) or not isinstance(asset.count, int) or asset.count < 1:

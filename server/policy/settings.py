@@ -510,10 +510,10 @@ class _Validator:
         ok = True
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, item_type) or (item_type is str and not item):
-                self.add(f"{path}[{i}]", f"must be a {'non-empty string' if item_type is str else 'whole number'}")
+                self.add(f"{path}.{i}", f"must be a {'non-empty string' if item_type is str else 'whole number'}")
                 ok = False
             elif allowed is not None and item not in allowed:
-                self.add(f"{path}[{i}]", f"must be one of {', '.join(map(str, allowed))}")
+                self.add(f"{path}.{i}", f"must be one of {', '.join(map(str, allowed))}")
                 ok = False
         if ok and len(set(value)) != len(value):
             self.add(path, "must not repeat an entry")

@@ -335,23 +335,23 @@ def test_select_version_refuses_two_versions_on_one_date():
 
 
 @pytest.mark.parametrize("h, field", [
-    pytest.param(household(people(2), [IncomeIn(0, "lottery", D("10"))]), "income[0].kind", id="unknown_income_kind"),
-    pytest.param(household(people(2), [wage("-1.00")]), "income[0].monthly_amount", id="negative_income"),
-    pytest.param(household(people(2), [IncomeIn(0, "wage", 12.5)]), "income[0].monthly_amount", id="float_income"),
-    pytest.param(household(people(2), [wage("1.00", who=5)]), "income[0].member", id="income_of_unknown_member"),
+    pytest.param(household(people(2), [IncomeIn(0, "lottery", D("10"))]), "income.0.kind", id="unknown_income_kind"),
+    pytest.param(household(people(2), [wage("-1.00")]), "income.0.monthly_amount", id="negative_income"),
+    pytest.param(household(people(2), [IncomeIn(0, "wage", 12.5)]), "income.0.monthly_amount", id="float_income"),
+    pytest.param(household(people(2), [wage("1.00", who=5)]), "income.0.member", id="income_of_unknown_member"),
     pytest.param(household(people(2), expenditure=[ExpenditureIn("medical", D("-5"))]),
-                 "expenditure[0].monthly_amount", id="negative_expenditure"),
-    pytest.param(household(people(2), assets=[AssetIn("vehicle", D("-1"))]), "assets[0].value",
+                 "expenditure.0.monthly_amount", id="negative_expenditure"),
+    pytest.param(household(people(2), assets=[AssetIn("vehicle", D("-1"))]), "assets.0.value",
                  id="negative_asset_value"),
-    pytest.param(household(people(2), assets=[AssetIn("yacht", D("1"))]), "assets[0].category",
+    pytest.param(household(people(2), assets=[AssetIn("yacht", D("1"))]), "assets.0.category",
                  id="unknown_asset_category"),
-    pytest.param(household(people(2), assets=[AssetIn("home", None, count=0)]), "assets[0].count",
+    pytest.param(household(people(2), assets=[AssetIn("home", None, count=0)]), "assets.0.count",
                  id="asset_count_zero"),
     pytest.param(household([member(counted=False)]), "members", id="no_counted_member"),
     pytest.param(household([]), "members", id="no_member"),
-    pytest.param(household([member(hardship=("orphan",))]), "members[0].hardship", id="unknown_hardship"),
-    pytest.param(household([member(klass="C")]), "members[0].class", id="unknown_class"),
-    pytest.param(household([member(disability_grade=5)]), "members[0].disability_grade", id="bad_disability_grade"),
+    pytest.param(household([member(hardship=("orphan",))]), "members.0.hardship", id="unknown_hardship"),
+    pytest.param(household([member(klass="C")]), "members.0.class", id="unknown_class"),
+    pytest.param(household([member(disability_grade=5)]), "members.0.disability_grade", id="bad_disability_grade"),
 ])
 def test_bad_input_names_the_field(h, field):
     with pytest.raises(PolicyInputError) as err:
@@ -413,7 +413,7 @@ def test_disabled_disqualifiers_round_trip_as_null():
     pytest.param({"near_dibao_factor": "0.9"}, "near_dibao_factor", id="near_factor_below_1"),
     pytest.param({"elderly_age": "60"}, "elderly_age", id="age_not_a_number"),
     pytest.param({"mask_names": "yes"}, "mask_names", id="flag_not_boolean"),
-    pytest.param({"severe_disability_grades": [1, 5]}, "severe_disability_grades[1]", id="bad_disability_grade"),
+    pytest.param({"severe_disability_grades": [1, 5]}, "severe_disability_grades.1", id="bad_disability_grade"),
     pytest.param({"panel": {"pass_ratio": "1.5"}}, "panel.pass_ratio", id="ratio_above_1"),
     pytest.param({"panel": {"criteria": {"need": 40}}}, "panel.criteria", id="criteria_not_100"),
 ])
