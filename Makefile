@@ -56,7 +56,7 @@ test: setup
 		shift
 		echo; echo "=== tests on $$name ==="
 		env "$$@" $(PYTHON) -m pytest $$color $(PYTEST_ARGS) 2>&1 | tee "$$log" || rc=$$?
-		line=$$(sed 's/\x1b\[[0-9;]*m//g' "$$log" | grep -E '^=+ .* in [0-9.]+s' | tail -n 1 || true)
+		line=$$(sed 's/\x1b\[[0-9;]*m//g' "$$log" | grep -E '^(=+ )?[0-9a-z ,]+ in [0-9.]+s' | tail -n 1 || true)
 		n() { grep -oE "[0-9]+ $$1" <<<"$$line" | grep -oE '^[0-9]+' || echo 0; }
 		line="$$name: $$(n passed) passed, $$(( $$(n failed) + $$(n error) )) failed, $$(n skipped) skipped"
 		case $$rc in

@@ -75,8 +75,12 @@ fi
 if [[ -f pwa/package.json ]]; then
     command -v npm >/dev/null || die "pwa/package.json needs npm (Node 20), which is not installed"
     stamp="$VENV/.stamp-npm-install"
-    if [[ ! -d pwa/node_modules || ! $stamp -nt pwa/package.json ||
-          ( -f pwa/package-lock.json && ! $stamp -nt pwa/package-lock.json ) ]]; then
+    has_deps() {
+        (cd pwa && node -e 'const p = require("./package.json");
+            process.exit(Object.keys({...p.dependencies, ...p.devDependencies}).length ? 0 : 1)')
+    }
+    if [[ ! $stamp -nt pwa/package.json ]] || { [[ ! -d pwa/node_modules ]] && has_deps; } ||
+       [[ -f pwa/package-lock.json && ! $stamp -nt pwa/package-lock.json ]]; then
         npm_opts=(--no-audit --no-fund --loglevel=error)
         if [[ -f pwa/package-lock.json ]]; then
             say "installing PWA packages (npm ci)"
@@ -89,17 +93,17 @@ if [[ -f pwa/package.json ]]; then
         rm -f "$VENV/.stamp-pwa-build"
     fi
 
+    # Rebuild when any source under pwa/ changed, or when the build's dist/ is gone.
     stamp="$VENV/.stamp-pwa-build"
-    if (cd pwa && node -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'); then
-        # Rebuild when any source under pwa/ changed, or when the build's dist/ is gone.
-        if [[ ! -f $stamp ]] ||
-           [[ -n $(find pwa \( -path pwa/node_modules -o -path pwa/dist \) -prune -o \
-                         -type f -newer "$stamp" -print -quit) ]] ||
-           { grep -qx dist "$stamp" && [[ ! -d pwa/dist ]]; }; then
+    if [[ ! -f $stamp ]] ||
+       [[ -n $(find pwa \( -path pwa/node_modules -o -path pwa/dist \) -prune -o \
+                     -type f -newer "$stamp" -print -quit) ]] ||
+       { grep -qx dist "$stamp" && [[ ! -d pwa/dist ]]; }; then
+        if (cd pwa && node -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'); then
             say "building the PWA (npm run build)"
             (cd pwa && npm run --silent build) || die "npm run build in pwa/ failed"
-            if [[ -d pwa/dist ]]; then echo dist >"$stamp"; else : >"$stamp"; fi
         fi
+        if [[ -d pwa/dist ]]; then echo dist >"$stamp"; else : >"$stamp"; fi
     fi
 fi
 

@@ -58,4 +58,5 @@ def _template_globals(app: Flask) -> None:
 
     @app.context_processor
     def _globals():
-        return {"current_user": current_user(), "locale": str(get_locale())}
+        # Babel calls zh_CN "zh_Hans_CN"; templates speak of the two choices we offer.
+        return {"current_user": current_user(), "locale": "zh_CN" if get_locale().language == "zh" else "en"}
