@@ -25,6 +25,11 @@ flock 9
 # `dpkg -s` alone also succeeds for a removed package whose config files remain.
 installed() { [[ $(dpkg -s "$1" 2>/dev/null) == *"Status: install ok installed"* ]]; }
 
+# Debian's own python3 makes virtual environments only with python3-venv installed.
+if [[ ! -x $VENV/bin/python ]] && ! python3 -c 'import ensurepip' 2>/dev/null; then
+    APT_PACKAGES+=(python3-venv)
+fi
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     installed "$pkg" || missing+=("$pkg")

@@ -88,3 +88,13 @@ def revoke_token(session: Session, token: DeviceToken, actor: User) -> None:
         token.revoked_at = utcnow()
         audit.record(session, "token.revoked", "device_token", token.id, actor=actor,
                      after={"device_name": token.device_name, "user": token.user.username})
+
+
+def revoke_all_tokens(session: Session, user: User, actor: User) -> int:
+    """A lost tablet, or a person who left: every device of theirs signs out at once."""
+    count = 0
+    for token in user.tokens:
+        if token.revoked_at is None:
+            revoke_token(session, token, actor)
+            count += 1
+    return count

@@ -58,3 +58,74 @@ def login():
 def logout():
     session.clear()
     return redirect(url_for("accounts.login"), code=303)
+
+
+def _managed_user(user_id: int):
+    from server.accounts import access
+    from server.accounts.models import User
+    from server.core import audit
+    from server.core.errors import NotFound
+
+    target = db.session.get(User, user_id)
+    if target is None or not access.can_manage(g.user, target):
+        if target is not None:
+            db.keep_on_error()
+            audit.record(db.session, "access.denied", "user", user_id, after={"page": request.path})
+        raise NotFound()
+    return target
+
+
+def _admin_only():
+    from server.accounts import access
+    from server.core.errors import NotFound
+
+    if not access.can_manage_users(g.user):
+        raise NotFound()  # administration is not advertised to other roles
+
+
+@bp.route("/admin/users")
+@login_required
+def users():
+    from server.accounts import queries
+    from server.core.db import utcnow
+
+    _admin_only()
+    rows = queries.users_under(db.session, g.user)
+    tokens = queries.active_token_counts(db.session, [u.id for u in rows], utcnow())
+    return render_template("accounts/users.html", users=rows, tokens=tokens)
+
+
+@bp.route("/admin/users/<int:user_id>")
+@login_required
+def user_detail(user_id: int):
+    from server.accounts import queries
+    from server.core.db import utcnow
+
+    _admin_only()
+    target = _managed_user(user_id)
+    return render_template("accounts/user.html", target=target, tokens=queries.tokens_of(db.session, target),
+                           now=utcnow())
+
+
+@bp.route("/admin/users/<int:user_id>/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(user_id: int, token_id: int):
+    from server.accounts.models import DeviceToken
+    from server.core.errors import NotFound
+
+    _admin_only()
+    target = _managed_user(user_id)
+    token = db.session.get(DeviceToken, token_id)
+    if token is None or token.user_id != target.id:
+        raise NotFound()
+    operations.revoke_token(db.session, token, g.user)
+    return redirect(url_for("accounts.user_detail", user_id=target.id), code=303)
+
+
+@bp.route("/admin/users/<int:user_id>/tokens/revoke-all", methods=["POST"])
+@login_required
+def revoke_all(user_id: int):
+    _admin_only()
+    target = _managed_user(user_id)
+    operations.revoke_all_tokens(db.session, target, g.user)
+    return redirect(url_for("accounts.user_detail", user_id=target.id), code=303)
