@@ -60,8 +60,9 @@ test: setup
 		n() { grep -oE "[0-9]+ $$1" <<<"$$line" | grep -oE '^[0-9]+' || echo 0; }
 		line="$$name: $$(n passed) passed, $$(( $$(n failed) + $$(n error) )) failed, $$(n skipped) skipped"
 		case $$rc in
-			0|5) ;;                      # 5: no tests collected (e.g. PYTEST_ARGS selected none)
+			0) ;;
 			1) status=1 ;;
+			5) status=1; line+=" (no test ran)" ;;
 			*) status=1; line+=" (pytest stopped: exit $$rc)" ;;
 		esac
 		summary+=("$$line")
