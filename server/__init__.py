@@ -35,10 +35,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from server.accounts import api as accounts_api
     from server.accounts import views as accounts_views
+    from server.cases import api as cases_api
     from server.cases import views as cases_views
     from server.policy import api as policy_api
 
-    for blp in (accounts_api.blp, policy_api.blp):
+    for blp in (accounts_api.blp, cases_api.blp, policy_api.blp):
         csrf.exempt(blp)  # bearer tokens only: see server.core.auth
         api.register_blueprint(blp)
     app.register_blueprint(accounts_views.bp)

@@ -1,0 +1,70 @@
+"""Cases over the API: a case's state and deadlines, and its state changes."""
+from __future__ import annotations
+
+import uuid
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.cases import access, lifecycle, operations
+from server.cases.models import Case
+from server.cases.schemas import CaseOut, TransitionIn, TransitionOut
+from server.core import audit
+from server.core.auth import login_required
+from server.core.errors import NotFound
+from server.extensions import db
+
+blp = Blueprint("cases_api", __name__, url_prefix="/api/v1/cases", description="Cases and their lifecycle")
+
+
+def visible_case(case_id: uuid.UUID) -> Case:
+    """The case, or 404 for one the caller may not know exists (and the attempt is logged)."""
+    case = db.session.get(Case, case_id)
+    if case is None or not access.can_view_case(g.user, case):
+        if case is not None:
+            db.keep_on_error()
+            audit.record(db.session, "access.denied", "case", case.id, case_id=case.id)
+        raise NotFound("No such case.")
+    return case
+
+
+def case_out(case: Case) -> dict:
+    today = lifecycle.local_today()
+    return {"id": case.id, "number": case.number, "state": case.state, "version": case.version,
+            "community": case.community, "accepted_at": case.accepted_at,
+            "investigation_due": case.investigation_due, "case_due": case.case_due,
+            "decision_due": case.decision_due,
+            "allowed_transitions": lifecycle.allowed_transitions(case.state, lifecycle.roles_of(g.user)),
+            "overdue": lifecycle.overdue(case, today)}
+
+
+@blp.route("/<uuid:case_id>")
+class CaseResource(MethodView):
+    @blp.response(200, CaseOut)
+    @blp.alt_response(404, description="No such case in the caller's scope")
+    @login_required
+    def get(self, case_id):
+        """A case's state, deadlines and the moves the caller may make."""
+        return case_out(visible_case(case_id))
+
+
+@blp.route("/<uuid:case_id>/transitions")
+class Transitions(MethodView):
+    @blp.arguments(TransitionIn)
+    @blp.response(201, TransitionOut)
+    @blp.alt_response(403, description="The caller's role may not make this move (transition-forbidden)")
+    @blp.alt_response(404, description="No such case in the caller's scope")
+    @blp.alt_response(409, description="Not a move of the lifecycle (illegal-transition, with `allowed`), "
+                                       "or the case changed since the caller saw it (stale-case)")
+    @blp.alt_response(422, description="A reason is required")
+    @login_required
+    def post(self, data, case_id):
+        """Move a case along the lifecycle."""
+        case = visible_case(case_id)
+        if not access.can_act_on_case(g.user, case):
+            raise NotFound("No such case.")
+        row = operations.move(db.session, case, data["to"], g.user, data.get("reason"), data.get("version"))
+        return {"case_id": case.id, "from_state": row.from_state, "to_state": row.to_state, "reason": row.reason,
+                "at": row.at, "version": case.version,
+                "allowed_transitions": lifecycle.allowed_transitions(case.state, lifecycle.roles_of(g.user))}
