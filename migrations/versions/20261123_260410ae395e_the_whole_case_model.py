@@ -399,7 +399,7 @@ def upgrade():
     sa.Column('payment_from', sa.Date(), nullable=True),
     sa.Column('evaluation', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.CheckConstraint("outcome IN ('approved', 'rejected', 'continued', 'adjusted', 'stopped')", name=op.f('ck_decisions_outcome')),
-    sa.CheckConstraint("outcome NOT IN ('rejected', 'stopped') OR length(reason) > 0", name=op.f('ck_decisions_reason_required')),
+    sa.CheckConstraint("outcome NOT IN ('rejected', 'adjusted', 'stopped') OR length(reason) > 0", name=op.f('ck_decisions_reason_required')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_decisions_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_decisions_decided_by_id_users')),
     sa.ForeignKeyConstraint(['policy_version_id'], ['policy_versions.id'], name=op.f('fk_decisions_policy_version_id_policy_versions')),

@@ -101,6 +101,7 @@ TRANSITIONS: Mapping[tuple[str, str], Rule] = {
     ("recheck", "stopped"): _rule("stop", "county", reason=True),
 }
 
+
 class IllegalTransition(Problem):
     """No edge from the case's state to the one asked for (e.g. a stale page)."""
 

@@ -93,7 +93,8 @@ class Case(Base):
     state: Mapped[str] = mapped_column(sa.String(16), default="application")
     applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # Deadlines in working days from acceptance (M21): set by the lifecycle, read by the overdue check.
+    # Deadlines in working days (M21), set by the lifecycle and read by the overdue check:
+    # investigation and whole case from acceptance, the county's decision from hand-over.
     investigation_due: Mapped[dt.date | None] = mapped_column(sa.Date)
     decision_due: Mapped[dt.date | None] = mapped_column(sa.Date)
     case_due: Mapped[dt.date | None] = mapped_column(sa.Date, index=True)
@@ -151,7 +152,8 @@ class Decision(Base):
     __tablename__ = "decisions"
     __table_args__ = (
         sa.CheckConstraint("outcome IN ('approved', 'rejected', 'continued', 'adjusted', 'stopped')", name="outcome"),
-        sa.CheckConstraint("outcome NOT IN ('rejected', 'stopped') OR length(reason) > 0", name="reason_required"),
+        sa.CheckConstraint("outcome NOT IN ('rejected', 'adjusted', 'stopped') OR length(reason) > 0",
+                           name="reason_required"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -80,16 +80,22 @@ def _current_actor():
     return None, "system"
 
 
+CURRENT_USER = object()  # the default actor: whoever is signed in to this request
+
+
 def record(session: Session, action: str, entity: str, entity_id, *, before: dict | None = None,
-           after: dict | None = None, case_id: uuid.UUID | None = None, actor=None) -> AuditEvent:
-    """Append one event in the caller's transaction (it commits or rolls back with the write)."""
+           after: dict | None = None, case_id: uuid.UUID | None = None, actor=CURRENT_USER) -> AuditEvent:
+    """Append one event in the caller's transaction (it commits or rolls back with the write).
+    `actor=None` names the system (a move nobody clicked), whoever the request is from."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
     prev = session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
-    if actor is not None:
-        actor_id, actor_name = actor.id, actor.username
-    else:
+    if actor is CURRENT_USER:
         actor_id, actor_name = _current_actor()
+    elif actor is None:
+        actor_id, actor_name = None, "system"
+    else:
+        actor_id, actor_name = actor.id, actor.username
     at = utcnow()  # both databases keep microseconds, which is all the digest covers
     ev = AuditEvent(
         at=at, actor_id=actor_id, actor_name=actor_name, action=action, entity=entity,
@@ -119,11 +125,14 @@ class ChainReport:
 
 
 def verify(session: Session, batch: int = 5000) -> ChainReport:
+    """Walk the chain in id order. Reads plain rows, not ORM objects, so the caller's
+    session is left as it was."""
+    table = AuditEvent.__table__
     prev_hash, last_id, checked = GENESIS, 0, 0
     last_good = None
     while True:
-        rows = session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        rows = session.execute(
+            sa.select(table).where(table.c.id > last_id).order_by(table.c.id).limit(batch)
         ).all()
         if not rows:
             return ChainReport(True, checked, last_good)
@@ -134,4 +143,3 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
                 return ChainReport(False, checked, last_good, ev.id, "content does not match its hash")
             prev_hash, last_id, last_good = ev.hash, ev.id, ev.id
             checked += 1
-        session.expunge_all()

@@ -32,7 +32,7 @@ class Jurisdiction(Base):
     def lineage(self) -> list[Jurisdiction]:
         """This node and its ancestors, nearest first."""
         out, node = [], self
-        while node is not None:
+        while node is not None and node not in out:  # a mistaken cycle ends the walk
             out.append(node)
             node = node.parent
         return out
