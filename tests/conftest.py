@@ -12,26 +12,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.core.db import make_engine
+from server.core.db import make_engine  # noqa: F401
+from server.core.migrate import recreate_postgres_database as fresh_postgres
 
 DB_KIND = os.environ.get("DOORSTEP_TEST_DB", "sqlite")
 PG_URL = os.environ.get("DOORSTEP_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_test")
 PASSWORD = "correct horse 42"
-
-
-def fresh_postgres(url: str) -> str:
-    """Drop and create the database with PostGIS; fail loudly when PostGIS is missing."""
-    parsed = sa.engine.make_url(url)
-    admin = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    engine.dispose()
-    return url
 
 
 def fresh_database(tmp_path_factory, name: str) -> str:
