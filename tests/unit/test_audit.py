@@ -77,3 +77,16 @@ def test_verify_audit_command_passes_an_intact_log(app, connection, db_session):
     db_session.flush()
     result = app.test_cli_runner().invoke(args=["doorstep", "verify-audit"])
     assert result.exit_code == 0 and "intact" in result.output
+
+
+def test_reading_sensitive_fields_is_an_event_in_the_chain(db_session, make_user):
+    viewer = make_user("office-r", roles=("office",))
+    ev = audit.record(db_session, "read", "member", 42, after={"fields": ["id_number", "health"]}, actor=viewer)
+    again = audit.record_read(db_session, "visit", "v-1", ["income", "id_number"])
+    assert ev.actor_name == "office-r" and again.after == {"fields": ["id_number", "income"]}
+    assert again.prev_hash == ev.hash and audit.verify(db_session).ok
+
+
+def test_system_actor_is_named_system(db_session):
+    ev = audit.record(db_session, "case.transition", "case", "x", actor=None)
+    assert ev.actor_id is None and ev.actor_name == "system"
