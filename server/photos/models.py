@@ -25,3 +25,19 @@ class Photo(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     derived_ready: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # display + thumb made
     exif_accuracy_m: Mapped[Decimal | None] = mapped_column(sa.Numeric(8, 1))
+    # 64-bit perceptual hash (dHash) as 16 hex digits: the same picture re-sent for another
+    # household is found by Hamming distance, through the bands below.
+    phash: Mapped[str | None] = mapped_column(sa.String(16))
+    original_key: Mapped[str | None] = mapped_column(sa.String(200))  # where the evidence bytes are kept
+
+
+class PhotoHashBand(Base):
+    """The perceptual hash cut into 8 bands of 8 bits: two hashes within Hamming distance 7
+    share at least one band exactly (pigeonhole), so candidates come from an index."""
+
+    __tablename__ = "photo_hash_bands"
+    __table_args__ = (sa.Index("ix_photo_hash_bands_band_value", "band", "value"),)
+
+    sha256: Mapped[str] = mapped_column(sa.ForeignKey("photos.sha256", ondelete="CASCADE"), primary_key=True)
+    band: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(sa.SmallInteger)
