@@ -1,4 +1,6 @@
-"""`make bench`: figures for the foundation, printed as a table beside a baseline run.
+"""`make bench`: every benchmark, each printing its table. The foundation's figures are
+compared with a committed baseline run; photo ingest and the sync API carry their own
+baseline inside the run (a naive pipeline, and both databases side by side).
 
     python -m bench                  run every benchmark, compare with bench/baseline.json
     python -m bench --save-baseline  run and keep the figures as the new baseline
@@ -118,6 +120,13 @@ def main() -> None:
         for role in ("office", "county"):
             figures[f"{kind}_home_{role}_ms"] = db[f"home_{role}_ms"]
             labels[f"{kind}_home_{role}_ms"] = f"{kind}: {role} start page query, median of 5 (ms)"
+
+    from bench import photo_ingest, sync_api
+
+    print("\n== photo ingest (bench/photo_ingest.py) ==")
+    photo_ingest.print_table(photo_ingest.run())
+    print("\n== sync API (bench/sync_api.py) ==")
+    sync_api.print_table(sync_api.run())
 
     baseline = json.loads(BASELINE.read_text())["figures"] if BASELINE.exists() else {}
     width = max(len(v) for v in labels.values())

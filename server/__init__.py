@@ -37,9 +37,14 @@ def create_app(config: dict | None = None) -> Flask:
     from server.accounts import views as accounts_views
     from server.cases import api as cases_api
     from server.cases import views as cases_views
+    from server.core import docs
+    from server.photos import api as photos_api
     from server.policy import api as policy_api
+    from server.sync import api as sync_api
+    from server.visits import api as visits_api
 
-    for blp in (accounts_api.blp, cases_api.blp, policy_api.blp):
+    docs.init_app(app, api)  # first: it tells the spec how our own field types look
+    for blp in (accounts_api.blp, cases_api.blp, photos_api.blp, policy_api.blp, sync_api.blp, visits_api.blp):
         csrf.exempt(blp)  # bearer tokens only: see server.core.auth
         api.register_blueprint(blp)
     app.register_blueprint(accounts_views.bp)

@@ -40,6 +40,14 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+class TokenRevoked(Unauthorized):
+    code, title = "token-revoked", "Token revoked"
+
+
+class TokenExpired(Unauthorized):
+    code, title = "token-expired", "Token expired"
+
+
 def current_user():
     return g.get("user")
 
@@ -50,6 +58,7 @@ def _load_user() -> None:
 
     g.user = None
     g.token = None
+    g.auth_problem = None
     now = dt.datetime.now(dt.timezone.utc)
     if request.path.startswith("/api/"):
         # The API takes bearer tokens only: no cookie, so no cross-site request can act.
@@ -60,11 +69,14 @@ def _load_user() -> None:
         if not raw or len(raw) > 200:
             return
         tok = db.session.scalar(sa.select(DeviceToken).where(DeviceToken.token_hash == token_digest(raw)))
-        if tok is None or tok.revoked_at is not None or tok.expires_at <= now or not tok.user.active:
+        if tok is None or not tok.user.active:
             return
-        if tok.last_used_at is None or now - tok.last_used_at > TOKEN_TOUCH_INTERVAL:
-            tok.last_used_at = now
-            tok.last_ip = request.remote_addr
+        if tok.revoked_at is not None:
+            g.auth_problem = TokenRevoked("This device was signed out; sign in again.")
+            return
+        if tok.expires_at <= now:
+            g.auth_problem = TokenExpired("The sign-in on this device has expired; sign in again.")
+            return
         g.user, g.token = tok.user, tok
         return
     uid = session.get("uid")
@@ -83,6 +95,8 @@ def login_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if g.get("user") is None:
+            if g.get("auth_problem") is not None:
+                raise g.auth_problem  # a token was presented: say why it no longer works
             if request.path.startswith("/api/") or request.headers.get("HX-Request"):
                 raise Unauthorized("Sign in first.")
             return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
@@ -105,5 +119,20 @@ def roles_required(*roles: str):
     return decorator
 
 
+def _touch_token(response):
+    """Note a token's last use, at most every few minutes and only on a successful answer:
+    a device's burst of requests (HEADs that answer 404 among them) must not queue up on
+    its token's row. Runs before the request's commit (after_request runs in reverse)."""
+    tok = g.get("token")
+    if tok is None or response.status_code >= 400:
+        return response
+    now = dt.datetime.now(dt.timezone.utc)
+    if tok.last_used_at is None or now - tok.last_used_at > TOKEN_TOUCH_INTERVAL:
+        tok.last_used_at = now
+        tok.last_ip = request.remote_addr
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_load_user)
+    app.after_request(_touch_token)

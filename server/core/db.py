@@ -9,7 +9,7 @@ import uuid
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Flask, g, has_app_context
+from flask import Flask, current_app, g, has_app_context
 from geoalchemy2 import Geometry
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -122,19 +122,12 @@ def _sqlite_engine(url: str, echo: bool) -> sa.Engine:
     return engine
 
 
-class Database:
-    """Engine and the session of the current app context (one per request)."""
+class DatabaseState:
+    """One app's engine and session factory (tests swap `Session` to roll back)."""
 
-    def __init__(self):
-        self.engine: sa.Engine | None = None
-        self.Session: sessionmaker | None = None
-
-    def init_app(self, app: Flask) -> None:
-        self.engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_ECHO", False))
-        self.Session = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=True)
-        app.extensions["doorstep_db"] = self
-        app.after_request(self._commit_response)
-        app.teardown_appcontext(self._teardown)
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.Session = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
     @property
     def dialect(self) -> str:
@@ -147,6 +140,33 @@ class Database:
         if "db_session" not in g:
             g.db_session = self.Session()
         return g.db_session
+
+
+class Database:
+    """The extension: each app keeps its own DatabaseState in app.extensions, so two apps
+    in one process (tests, benchmarks) never share an engine."""
+
+    def init_app(self, app: Flask) -> None:
+        state = DatabaseState(make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_ECHO", False)))
+        app.extensions["doorstep_db"] = state
+        app.after_request(self._commit_response)
+        app.teardown_appcontext(self._teardown)
+
+    @staticmethod
+    def _state() -> DatabaseState:
+        return current_app.extensions["doorstep_db"]
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._state().engine
+
+    @property
+    def dialect(self) -> str:
+        return self._state().dialect
+
+    @property
+    def session(self) -> Session:
+        return self._state().session
 
     def _commit_response(self, response):
         """A request commits once, before its answer leaves: an error answer rolls back,

@@ -53,6 +53,8 @@ DEFAULT_SETTINGS: dict = {
         "min_investigators": 2,
         "min_testimonies": 2,
         "required_photo_kinds": ["exterior", "interior", "kitchen"],
+        "photo_time_margin_minutes": 30,
+        "duplicate_photo_max_distance": 6,
     },
     "deadlines": {
         "investigation_start_wd": 3,
@@ -90,6 +92,10 @@ WIRE_INCOME_KINDS = (
 HARDSHIP_CATEGORIES = ("elderly", "severe_disability", "serious_illness", "student", "single_parent")
 MEMBER_CLASSES = ("A", "B")
 DISABILITY_GRADES = (1, 2, 3, 4)
+
+# The perceptual hash is indexed as 8 bands of 8 bits (server.photos.models.PhotoHashBand).
+MAX_DUPLICATE_PHOTO_DISTANCE = 7
+MAX_PHOTO_TIME_MARGIN_MINUTES = 24 * 60
 
 _DECIMAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
@@ -153,6 +159,8 @@ class FlagThresholds:
     min_investigators: int
     min_testimonies: int
     required_photo_kinds: tuple[str, ...]
+    photo_time_margin_minutes: int  # a photo's time may fall this far outside the visit
+    duplicate_photo_max_distance: int  # bits of perceptual-hash difference still "the same picture"
 
 
 @dataclass(frozen=True)
@@ -277,6 +285,12 @@ class PolicySettings:
                 min_investigators=v.integer(fl, "min_investigators", 1, None, "flags"),
                 min_testimonies=v.integer(fl, "min_testimonies", 0, None, "flags"),
                 required_photo_kinds=v.string_or_int_list(fl, "required_photo_kinds", str, parent="flags"),
+                photo_time_margin_minutes=v.integer(fl, "photo_time_margin_minutes", 0, MAX_PHOTO_TIME_MARGIN_MINUTES,
+                                                    "flags"),
+                # Candidates come from 8 bands of 8 bits: only a distance of at most 7
+                # guarantees a shared band (pigeonhole), so a larger one would miss pairs.
+                duplicate_photo_max_distance=v.integer(fl, "duplicate_photo_max_distance", 0,
+                                                       MAX_DUPLICATE_PHOTO_DISTANCE, "flags"),
             )
 
         dl = v.exact_keys(top.get("deadlines"), "deadlines", DEFAULT_SETTINGS["deadlines"].keys())
@@ -365,6 +379,8 @@ class PolicySettings:
                 "min_investigators": self.flags.min_investigators,
                 "min_testimonies": self.flags.min_testimonies,
                 "required_photo_kinds": list(self.flags.required_photo_kinds),
+                "photo_time_margin_minutes": self.flags.photo_time_margin_minutes,
+                "duplicate_photo_max_distance": self.flags.duplicate_photo_max_distance,
             },
             "deadlines": {
                 "investigation_start_wd": self.deadlines.investigation_start_wd,

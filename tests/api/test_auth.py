@@ -25,7 +25,7 @@ def test_device_token_is_issued_stored_hashed_and_revocable(client, make_user, d
     again = client.delete("/api/v1/auth/token", headers=headers)
     assert again.status_code == 401
     assert again.headers["Content-Type"] == "application/problem+json"
-    assert again.get_json()["type"].endswith("/unauthorized")
+    assert again.get_json()["type"].endswith("/token-revoked")  # the device knows to sign in again
 
 
 def test_wrong_password_is_401_problem_and_locks_after_repeated_failures(client, make_user, db_session):
