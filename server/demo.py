@@ -16,9 +16,7 @@ import hashlib
 import json
 import math
 import operator
-import queue
 import random
-import threading
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -280,46 +278,10 @@ def _phone(r: random.Random) -> str:
 
 
 _COMPILED: dict = {}
-FAST_SQLITE_INSERT = True
-WRITER_THREAD = True
+FAST_SQLITE_INSERT = True  # False: SQLAlchemy's own executemany (kept to compare the two)
 
 
-class _Writer:
-    """SQLite only: runs the prepared executemany calls on a second thread, in order, while
-    the main thread makes the next households. SQLite does its B-tree and R-tree work with
-    the GIL released, so the two overlap. The main thread leaves the connection alone until
-    `finish()` (it only builds plain rows in between)."""
-
-    def __init__(self, session: Session):
-        self.cursor = session.connection().connection.dbapi_connection.cursor()
-        self.queue: queue.Queue = queue.Queue(maxsize=8)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="demo-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.cursor.executemany(*item)
-                except BaseException as exc:  # handed to the main thread
-                    self.error = exc
-
-    def put(self, sql: str, batch: list[tuple]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put((sql, batch))
-
-    def finish(self) -> None:
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-        self.cursor.close()
-        if self.error is not None:
-            raise self.error
-
-
-def _insert(session: Session, table: sa.Table, rows: list[dict], writer: _Writer | None = None) -> None:
+def _insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
     """INSERT `rows` (dicts with the same keys) in batches.
 
     On SQLite the statement is compiled once and the DB-API's executemany gets tuples made
@@ -351,10 +313,7 @@ def _insert(session: Session, table: sa.Table, rows: list[dict], writer: _Writer
             for i, process in processed:
                 values[i] = process(values[i])
             batch.append(tuple(values))
-        if writer is not None:
-            writer.put(sql, batch)
-        else:
-            conn.exec_driver_sql(sql, batch)
+        conn.exec_driver_sql(sql, batch)
 
 
 class _Ids:
@@ -959,7 +918,6 @@ class _Builder:
         self.sync: list[tuple[dt.datetime, int, uuid.UUID]] = []
         self.people = _People(r, clock.today)
         self._last_key = self._last_result = None
-        self.writer: _Writer | None = None
 
     # -- writing --
 
@@ -973,7 +931,7 @@ class _Builder:
         for model in order:
             table = model.__table__
             rows = self.rows.pop(table, [])
-            _insert(self.session, table, rows, self.writer)
+            _insert(self.session, table, rows)
             self.counts[table.name] += len(rows)
         assert not self.rows, f"rows of tables not written: {list(self.rows)}"
 
@@ -1535,7 +1493,7 @@ class _Builder:
                 "matches_declaration": matches,
             }
             if role == "neighbour":
-                statement = f"我住在他家附近，认识十几年了。{story}。"
+                statement = f"我住在他们家附近，认识十几年了。{story}。"
             else:
                 statement = f"经{'村' if ctx['rural'] else '社区'}了解，该户{story}，" + (
                     "情况基本属实。" if matches == "yes" else "具体收入情况建议进一步核实。")
@@ -1561,7 +1519,8 @@ class _Builder:
             car = next(a for a in assets if a["disqualifying"])
             conclusion = f"经入户核查，家庭拥有{car['description']}，估值约{car['value']:.0f}元，超过车辆价值限额，建议不予纳入。"
         if kind == "recheck":
-            conclusion = "复核：" + conclusion.replace("建议提交民主评议", "建议继续保障")
+            conclusion = "复核：" + conclusion.replace("建议提交民主评议", "建议继续保障").replace(
+                "建议不予纳入", "建议停止保障")
         body = {
             "case_id": str(case_id), "kind": kind, "started_at": _iso(started), "ended_at": _iso(ended),
             "investigators": usernames,
@@ -1703,7 +1662,7 @@ def build_demo(session: Session, households: int | None = None, seed: int = 7,
             old = _old_case(spec, r)
             end = clock.snap(applied - dt.timedelta(days=r.randint(40, 200)))
             old_story = _timeline(old, r, clock, end=end)
-            if old_story[0][1].astimezone(TZ).date() >= dt.date(2025, 1, 15):
+            if old_story[0][1].astimezone(TZ).date() >= dt.date(2025, 1, 15):  # under a policy in force
                 cases.insert(0, ((h, 1), old, old_story, _uuid(r)))
         plan.append((h, cases))
     numbers, per_year = {}, Counter()
@@ -1715,18 +1674,12 @@ def build_demo(session: Session, households: int | None = None, seed: int = 7,
     builder.plan_panels([c for _, cases in plan for c in cases])
     household_ids = _Ids(session, Household.__table__)
     builder.notice_ids = _Ids(session, Notice.__table__)
-    if sqlite and FAST_SQLITE_INSERT and WRITER_THREAD:
-        builder.writer = _Writer(session)
-    try:
-        for start in range(0, n, CHUNK):
-            for h, cases in plan[start:start + CHUNK]:
-                builder.household(household_ids.take(), cases[-1][1],
-                                  [(key, spec, story, cid, numbers[key]) for key, spec, story, cid in cases])
-            builder.flush_rows()
-            say(f"demo: {min(start + CHUNK, n)} of {n} households made")
-    finally:
-        if builder.writer is not None:
-            builder.writer.finish()  # all written (or the first error raised) before the session is used again
+    for start in range(0, n, CHUNK):
+        for _, cases in plan[start:start + CHUNK]:
+            builder.household(household_ids.take(), cases[-1][1],
+                              [(key, spec, story, cid, numbers[key]) for key, spec, story, cid in cases])
+        builder.flush_rows()
+        say(f"demo: {min(start + CHUNK, n)} of {n} households written")
     builder.write_sync()
 
     if sqlite:
@@ -1736,12 +1689,11 @@ def build_demo(session: Session, households: int | None = None, seed: int = 7,
         for table in ("households", "notices", "panel_sessions", "panel_members", "agenda_items"):
             session.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table} "
                                     "HAVING max(id) IS NOT NULL"))
-    counts = dict(builder.counts)
-    counts["cases_by_state"] = dict(sorted(Counter(c[1].state for _, cases in plan for c in cases).items()))
-    audit.record(session, "demo.created", "jurisdiction", builder.county.id, after={"seed": seed, **counts}, actor=None)
+    # Rows per table, the headline ones first.
+    counts = {k: builder.counts[k] for k in ("households", "members", "cases", "visits", "users")}
+    counts.update({k: v for k, v in builder.counts.items() if k not in counts})
+    by_state = dict(sorted(Counter(c[1].state for _, cases in plan for c in cases).items()))
+    audit.record(session, "demo.created", "jurisdiction", builder.county.id,
+                 after={"seed": seed, "today": today, "rows": counts, "cases_by_state": by_state}, actor=None)
     session.flush()
-    summary = {"households": counts.get("households", 0), "members": counts.get("members", 0),
-               "cases": counts.get("cases", 0), "visits": counts.get("visits", 0), "users": counts["users"]}
-    summary.update({k: v for k, v in counts.items() if k not in summary and k != "cases_by_state"})
-    summary["cases_by_state"] = counts["cases_by_state"]
-    return summary
+    return counts
