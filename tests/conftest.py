@@ -3,6 +3,7 @@ SpatiaLite file; postgresql: a PostGIS database made fresh for the run), migrate
 once per run, each test inside a transaction that is rolled back."""
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -147,12 +148,19 @@ def community(make_community):
     return make_community()
 
 
+@functools.lru_cache(maxsize=1)
+def password_hash() -> str:
+    """One argon2 hash of PASSWORD per run: hashing takes 0.4 s by design."""
+    from server.core.auth import hash_password
+
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture()
 def make_user(db_session, community):
     from server.accounts.models import User, UserRole
-    from server.core.auth import hash_password
 
-    hashed = hash_password(PASSWORD)
+    hashed = password_hash()
 
     def make(username=None, roles=("office",), jurisdiction=None, display_name=None, **fields):
         username = username or f"user{next(_seq)}"

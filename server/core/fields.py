@@ -1,11 +1,10 @@
 """marshmallow fields for the wire format: money as decimal strings, points, aware times."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 _MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
 
@@ -61,8 +60,3 @@ class PointSchema(Schema):
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
     accuracy_m = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(0, 100_000))
-
-
-def today_or_later(value: dt.date) -> None:
-    if value < dt.date(1900, 1, 1):
-        raise ValidationError("Date out of range.")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.core.db import Base, UTCDateTime, new_uuid, utcnow
+from server.core.db import Base, UTCDateTime, new_uuid
 
 PANEL_CATEGORIES = ("cadre", "police", "resident_rep")
 SESSION_STATES = ("scheduled", "open", "closed", "cancelled")

@@ -72,26 +72,12 @@ def hashes_of(body: dict) -> list[str]:
     return named_hashes(body)
 
 
-_HASH: list[str] = []
-
-
 @pytest.fixture()
-def person(db_session, community):
-    """A user, quickly: one password hash per run (argon2 takes 0.4 s by design)."""
-    from server.accounts.models import User, UserRole
-    from server.core.auth import hash_password
-    from tests.conftest import PASSWORD
-
-    if not _HASH:
-        _HASH.append(hash_password(PASSWORD))
+def person(make_user):
+    """A user of the test community, an investigator unless told otherwise."""
 
     def make(username, roles=("investigator",), jurisdiction=None):
-        user = User(username=username, display_name=username, password_hash=_HASH[0],
-                    jurisdiction_id=(jurisdiction or community).id)
-        user.role_rows = [UserRole(role=r) for r in roles]
-        db_session.add(user)
-        db_session.flush()
-        return user
+        return make_user(username, roles=roles, jurisdiction=jurisdiction)
 
     return make
 
