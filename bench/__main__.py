@@ -127,6 +127,25 @@ def main() -> None:
     photo_ingest.print_table(photo_ingest.run())
     print("\n== sync API (bench/sync_api.py) ==")
     sync_api.print_table(sync_api.run())
+    # --- impact preview (bench/policy_impact.py): 100,000 households, target < 5 s; the
+    # demo databases are built once and kept (instance/bench_admin.sqlite, doorstep_bench_admin) ---
+    from bench import policy_impact
+
+    print("\n== impact preview (bench/policy_impact.py) ==")
+    policy_impact.print_table(policy_impact.run(reuse=True))
+    # --- end impact preview ---
+    # --- office review pages (bench/office_queue.py, issue 6): queue and case file at 100,000 cases ---
+    from bench import office_queue
+
+    print("\n== office review pages (bench/office_queue.py) ==")
+    office_queue.print_table(office_queue.run(households=100_000), 100_000)
+    # --- end office review pages ---
+    # --- tablet app (bench/pwa.py): sizes, Lighthouse, on-device photo downscale ---
+    from bench import pwa
+
+    print("\n== tablet app (bench/pwa.py) ==")
+    pwa.print_table(pwa.run())
+    # --- end tablet app ---
 
     baseline = json.loads(BASELINE.read_text())["figures"] if BASELINE.exists() else {}
     width = max(len(v) for v in labels.values())

@@ -21,13 +21,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     from server.core import auth, errors, i18n
     from server.core.registry import load_models
-    from server.extensions import api, babel, csrf, db
+    from server.extensions import api, babel, csrf, db, htmx
 
     load_models()
     db.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories="translations")
     csrf.init_app(app)
+    htmx.init_app(app)
     api.init_app(app, spec_kwargs={"info": {"description": "Doorstep field sync and policy API"}})
     errors.init_app(app)
     auth.init_app(app)
@@ -49,6 +50,16 @@ def create_app(config: dict | None = None) -> Flask:
         api.register_blueprint(blp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(cases_views.bp)
+    app.register_blueprint(__import__("server.app_shell", fromlist=["bp"]).bp)  # the tablet app at /app/
+    # County administration: policy versions, the audit log, the working-day calendar.
+    from server.core import audit_views
+    from server.policy import views as policy_views
+
+    app.register_blueprint(policy_views.bp)
+    app.register_blueprint(audit_views.bp)
+    from server.review import views as review_views
+
+    app.register_blueprint(review_views.bp)
 
     from server.cli import register
 

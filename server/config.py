@@ -50,6 +50,10 @@ def from_environment() -> dict:
         "BABEL_DEFAULT_TIMEZONE": env("DOORSTEP_TIMEZONE", "Asia/Shanghai"),
         "LOCALES": ["zh_CN", "en"],
         "TIMEZONE": env("DOORSTEP_TIMEZONE", "Asia/Shanghai"),
+        # The case file's map: a tile server URL such as https://tile.example.org/{z}/{x}/{y}.png;
+        # none (the default) draws the points on a blank background, which works offline.
+        "MAP_TILE_URL": env("DOORSTEP_MAP_TILE_URL", ""),
+        "MAP_TILE_ATTRIBUTION": env("DOORSTEP_MAP_TILE_ATTRIBUTION", ""),
         "WTF_CSRF_TIME_LIMIT": None,
         # flask-smorest / OpenAPI
         "API_TITLE": "Doorstep",

@@ -1,5 +1,6 @@
 """Extensions: created here, init_app'ed in create_app."""
 from flask_babel import Babel
+from flask_htmx import HTMX
 from flask_smorest import Api
 from flask_wtf import CSRFProtect
 
@@ -9,3 +10,4 @@ db = Database()
 api = Api()
 babel = Babel()
 csrf = CSRFProtect()
+htmx = HTMX()

@@ -3,10 +3,12 @@ SpatiaLite file; postgresql: a PostGIS database made fresh for the run), migrate
 once per run, each test inside a transaction that is rolled back."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
 import re
+import threading
 import uuid
 
 import pytest
@@ -29,6 +31,36 @@ def fresh_database(tmp_path_factory, name: str) -> str:
         suffix = "" if name == "main" else "_" + name
         return fresh_postgres(base.set(database=base.database + suffix).render_as_string(hide_password=False))
     raise pytest.UsageError(f"DOORSTEP_TEST_DB must be sqlite or postgresql, not {DB_KIND!r}")
+
+
+@contextlib.contextmanager
+def live_app(tmp_path_factory, name: str, *, threads: int, seed=None, **config):
+    """A Doorstep served by waitress on loopback, with a migrated database of its own whose
+    writes commit for real (a rolled-back test transaction would serialise concurrent
+    requests itself). `seed(session)` fills it first and may return something; yields
+    (base URL, app, what seed returned). `config` overrides the app's settings."""
+    from waitress.server import create_server
+
+    from server import create_app
+    from server.core.migrate import upgrade
+
+    url = fresh_database(tmp_path_factory, name)
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": f"{name}-test", "TESTING": False,
+                      "PHOTO_STORE": str(tmp_path_factory.mktemp(f"{name}_photos")), **config})
+    db = app.extensions["doorstep_db"]
+    seeded = None
+    if seed is not None:
+        with app.app_context():
+            seeded = seed(db.session)
+            db.session.commit()
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", app, seeded
+    finally:
+        server.close()
+        db.engine.dispose()
 
 
 def compile_translations() -> None:

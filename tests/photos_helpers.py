@@ -315,3 +315,25 @@ def moto_server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def name_in_visit(db_session, case, *hashes: str):
+    """A stored visit of `case` that names `hashes` as its photos: what makes a photo part
+    of a case (and so visible to whoever may see the case)."""
+    import datetime as dt
+    import uuid
+
+    from server.photos.models import Photo
+    from server.visits.models import Visit, VisitPhoto
+
+    uploader = db_session.get(Photo, hashes[0]).uploaded_by_id  # the tablet that sent them
+    start = dt.datetime(2026, 11, 20, 1, 12, tzinfo=dt.timezone.utc)
+    visit = Visit(id=uuid.uuid4(), case_id=case.id, kind="initial", state="in_review", started_at=start,
+                  ended_at=start + dt.timedelta(minutes=40), received_at=start + dt.timedelta(hours=1),
+                  submitted_by_id=uploader, body={}, body_hash=uuid.uuid4().hex)
+    db_session.add(visit)
+    db_session.flush()
+    for h in hashes:
+        db_session.add(VisitPhoto(visit_id=visit.id, sha256=h, kind="exterior"))
+    db_session.flush()
+    return visit

@@ -98,3 +98,84 @@ def revoke_all_tokens(session: Session, user: User, actor: User) -> int:
             revoke_token(session, token, actor)
             count += 1
     return count
+
+
+# --- administration: users, passwords, deactivation -------------------------------------
+
+
+def _user_state(user: User) -> dict:
+    return {"username": user.username, "display_name": user.display_name, "roles": sorted(user.roles),
+            "jurisdiction": user.jurisdiction.code if user.jurisdiction else None, "phone": user.phone,
+            "id_number_set": bool(user.id_number), "active": user.active}
+
+
+def update_user(session: Session, user: User, *, display_name: str, roles: list[str], jurisdiction: Jurisdiction,
+                phone: str | None, id_number: str | None, actor: User) -> User:
+    """Name, roles, scope (jurisdiction), phone and ID number; a change of roles or scope
+    ends the user's browser sessions, so the new rights apply at once."""
+    from server.core.validators import parse_id_number
+
+    errors: dict[str, list[str]] = {}
+    if not display_name or len(display_name) > 100:
+        errors["display_name"] = ["A name of up to 100 characters."]
+    bad = [r for r in roles if r not in ROLES]
+    if not roles or bad:
+        errors["roles"] = ["Choose roles from: " + ", ".join(ROLES)]
+    if id_number:
+        try:
+            parse_id_number(id_number)
+        except ValueError as exc:
+            errors["id_number"] = [str(exc)]
+    if errors:
+        raise ValidationProblem(errors)
+    before = _user_state(user)
+    rights_changed = set(roles) != user.roles or jurisdiction.id != user.jurisdiction_id
+    user.display_name = display_name
+    user.jurisdiction_id = jurisdiction.id
+    user.jurisdiction = jurisdiction
+    user.phone = phone or None
+    user.id_number = id_number.upper() if id_number else None
+    if set(roles) != user.roles:
+        user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    if rights_changed:
+        user.session_version = (user.session_version or 1) + 1
+    session.flush()
+    after = _user_state(user)
+    if after != before:
+        audit.record(session, "user.updated", "user", user.id, actor=actor, before=before, after=after)
+    return user
+
+
+def set_password(session: Session, user: User, password: str, actor: User) -> None:
+    """A reset by an administrator: every browser session of the user ends; the devices
+    keep their tokens (revoke them separately when a tablet is lost)."""
+    if len(password) < MIN_PASSWORD:
+        raise ValidationProblem({"password": [f"At least {MIN_PASSWORD} characters."]})
+    user.password_hash = hash_password(password)
+    user.session_version = (user.session_version or 1) + 1
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(session, "user.password_reset", "user", user.id, actor=actor,
+                 after={"username": user.username})  # never the password, nor its hash
+
+
+def deactivate_user(session: Session, user: User, actor: User) -> int:
+    """A person who left: no more sign-in, every browser session and every device token ends."""
+    if user.id == actor.id:
+        raise ValidationProblem({"user": ["You cannot deactivate yourself."]})
+    revoked = revoke_all_tokens(session, user, actor)
+    if user.active:
+        user.active = False
+        user.session_version = (user.session_version or 1) + 1
+        audit.record(session, "user.deactivated", "user", user.id, actor=actor, before={"active": True},
+                     after={"active": False, "tokens_revoked": revoked})
+    return revoked
+
+
+def reactivate_user(session: Session, user: User, actor: User) -> None:
+    if not user.active:
+        user.active = True
+        user.failed_logins = 0
+        user.locked_until = None
+        audit.record(session, "user.reactivated", "user", user.id, actor=actor, before={"active": False},
+                     after={"active": True})

@@ -80,6 +80,12 @@ def _current_actor():
     return None, "system"
 
 
+_PG_LOCK = sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY))
+_LAST_HASH = sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_COLUMNS = ("at", "actor_id", "actor_name", "action", "entity", "entity_id", "case_id", "before", "after", "ip",
+            "prev_hash", "hash")
+_INSERT = AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.id)
+
 CURRENT_USER = object()  # the default actor: whoever is signed in to this request
 
 
@@ -87,9 +93,11 @@ def record(session: Session, action: str, entity: str, entity_id, *, before: dic
            after: dict | None = None, case_id: uuid.UUID | None = None, actor=CURRENT_USER) -> AuditEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the write).
     `actor=None` names the system (a move nobody clicked), whoever the request is from."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
-    prev = session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+    session.flush()  # what the event speaks of is written first, as callers expect
+    conn = session.connection()  # Core statements: one event is one INSERT, no unit of work
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_LOCK)
+    prev = conn.execute(_LAST_HASH).scalar() or GENESIS
     if actor is CURRENT_USER:
         actor_id, actor_name = _current_actor()
     elif actor is None:
@@ -105,8 +113,8 @@ def record(session: Session, action: str, entity: str, entity_id, *, before: dic
         ip=request.remote_addr if has_request_context() else None, prev_hash=prev,
     )
     ev.hash = _digest(ev)
-    session.add(ev)
-    session.flush()
+    # The object returned is a record of what was written, not attached to the session.
+    ev.id = conn.execute(_INSERT, {c: getattr(ev, c) for c in _COLUMNS}).scalar_one()
     return ev
 
 

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, g, redirect, request, session, url_for
@@ -64,11 +65,15 @@ def _load_user() -> None:
         # The API takes bearer tokens only: no cookie, so no cross-site request can act.
         header = request.headers.get("Authorization", "")
         if not header.lower().startswith("bearer "):
+            if _cookie_readable():
+                _load_session_user(db, User)
             return
         raw = header[7:].strip()
         if not raw or len(raw) > 200:
             return
-        tok = db.session.scalar(sa.select(DeviceToken).where(DeviceToken.token_hash == token_digest(raw)))
+        # One query: the token, its user and the user's roles (every API request asks).
+        tok = db.session.scalar(sa.select(DeviceToken).where(DeviceToken.token_hash == token_digest(raw))
+                                .options(joinedload(DeviceToken.user).joinedload(User.role_rows)))
         if tok is None or not tok.user.active:
             return
         if tok.revoked_at is not None:
@@ -79,6 +84,20 @@ def _load_user() -> None:
             return
         g.user, g.token = tok.user, tok
         return
+    _load_session_user(db, User)
+
+
+def _cookie_readable() -> bool:
+    """The served copies of a photo may also be read with a signed-in browser session:
+    office pages show them in <img>, which sends no bearer token. Reading only (GET,
+    HEAD), and nothing else under /api/, so the API's writes still take tokens only."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    parts = request.path.split("/")  # ["", "api", "v1", "photos", sha, "thumb"|"display"]
+    return len(parts) == 6 and parts[1:4] == ["api", "v1", "photos"] and parts[5] in ("thumb", "display")
+
+
+def _load_session_user(db, User) -> None:  # noqa: N803 - the model class, passed to avoid an import cycle
     uid = session.get("uid")
     if uid is None:
         return

@@ -48,3 +48,59 @@ class Calendar:
             day += dt.timedelta(days=1)
             count += self.is_working_day(day)
         return count
+
+
+# --- editing the calendar (the admin's working-day calendar page) ----------------------
+
+
+class CalendarError(ValueError):
+    """`field` names the form field the message is about."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+MAX_SPAN_DAYS = 31
+
+
+def add_days(session: Session, start: dt.date, end: dt.date, *, working: bool, name: str, actor) -> list[CalendarDay]:
+    """Public holidays (working=False) from `start` to `end`, or a make-up working day on a
+    weekend (working=True; 调休). Days already in the calendar are refused, not overwritten."""
+    from flask_babel import gettext as _
+
+    from server.core import audit
+
+    if end < start:
+        raise CalendarError("end", _("The last day comes before the first."))
+    if (end - start).days >= MAX_SPAN_DAYS:
+        raise CalendarError("end", _("At most %(n)s days at once.", n=MAX_SPAN_DAYS))
+    if not name.strip() or len(name) > 100:
+        raise CalendarError("name", _("Name the day (up to 100 characters), e.g. 国庆节."))
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    if working and any(d.weekday() < 5 for d in days):
+        raise CalendarError("start", _("A make-up working day falls on a Saturday or Sunday."))
+    taken = session.scalars(sa.select(CalendarDay.day).where(CalendarDay.day.in_(days))).all()
+    if taken:
+        raise CalendarError("start", _("Already in the calendar: %(days)s. Remove it first.",
+                                       days=", ".join(d.isoformat() for d in sorted(taken))))
+    rows = [CalendarDay(day=d, working=working, name=name.strip()) for d in days]
+    session.add_all(rows)
+    session.flush()
+    for row in rows:
+        audit.record(session, "calendar.day_added", "calendar_day", row.day.isoformat(), actor=actor,
+                     after={"day": row.day, "working": row.working, "name": row.name})
+    return rows
+
+
+def remove_day(session: Session, day: dt.date, *, actor) -> bool:
+    from server.core import audit
+
+    row = session.get(CalendarDay, day)
+    if row is None:
+        return False
+    before = {"day": row.day, "working": row.working, "name": row.name}
+    session.delete(row)
+    session.flush()
+    audit.record(session, "calendar.day_removed", "calendar_day", day.isoformat(), actor=actor, before=before)
+    return True

@@ -1,44 +1,47 @@
-"""Who may see a photo. For now: anyone signed in whose place is in the county of the
-person who uploaded it (the lead will narrow this to the scope of the photo's case). The
-original, the evidence with its EXIF GPS intact, only to office and county staff who
-may see the photo at all."""
+"""Who may see a photo: whoever uploaded it, and whoever may see a case whose visit names
+it (as a photo, an asset's photo, a signature or a witness's signature) — the office of
+that community, its county, the team that visits it, the panel that has it on its agenda.
+A picture that serves two cases (a duplicate) is visible from either. The original, the
+evidence with its EXIF GPS intact, only to office and county staff among them."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.orm import object_session
 
 from server.accounts.models import User
-from server.core.models import Jurisdiction
+from server.cases import access as case_access
+from server.cases.models import Case
 from server.photos.models import Photo
+from server.visits.models import Asset, Signature, Testimony, Visit, VisitPhoto
 
 ORIGINAL_ROLES = ("office", "county")
 
 
-def county_of(place: Jurisdiction | None) -> Jurisdiction | None:
-    """The county a place lies in (the place itself for a county); the top of its chain
-    where there is no county above it."""
-    if place is None:
-        return None
-    lineage = place.lineage()
-    for node in lineage:
-        if node.kind == "county":
-            return node
-    return lineage[-1]
-
-
-def _within(place: Jurisdiction, root: Jurisdiction) -> bool:
-    return any(node.id == root.id for node in place.lineage())
+def cases_naming(session, sha256: str) -> list[Case]:
+    """The cases with a visit that names `sha256` anywhere."""
+    # An asset's hashes are a JSON list: its text contains the quoted hash exactly when the
+    # list does (a hash is 64 hex digits, so one cannot be part of another).
+    visits = sa.union(
+        sa.select(VisitPhoto.visit_id).where(VisitPhoto.sha256 == sha256),
+        sa.select(Signature.visit_id).where(Signature.image_sha256 == sha256),
+        sa.select(Testimony.visit_id).where(Testimony.signature_sha256 == sha256),
+        sa.select(Asset.visit_id).where(sa.cast(Asset.photo_hashes, sa.Text).contains(f'"{sha256}"', autoescape=True)),
+    ).subquery()
+    return list(session.scalars(
+        sa.select(Case).where(Case.id.in_(sa.select(Visit.case_id).where(Visit.id.in_(sa.select(visits.c[0])))))
+        .order_by(Case.id)))
 
 
 def can_view_photo(user: User | None, photo: Photo) -> bool:
-    if user is None or not user.active or photo.uploaded_by_id is None:
+    if user is None or not user.active:
         return False
-    if photo.uploaded_by_id == user.id:
+    if photo.uploaded_by_id is not None and photo.uploaded_by_id == user.id:
         return True
     session = object_session(photo) or object_session(user)
-    uploader = session.get(User, photo.uploaded_by_id) if session is not None else None
-    county = county_of(uploader.jurisdiction) if uploader is not None else None
-    return county is not None and _within(user.jurisdiction, county)
+    if session is None:
+        return False
+    return any(case_access.can_view_case(user, case) for case in cases_naming(session, photo.sha256))
 
 
 def can_read_original(user: User | None, photo: Photo) -> bool:
-    return can_view_photo(user, photo) and user.has_role(*ORIGINAL_ROLES)
+    return user is not None and user.has_role(*ORIGINAL_ROLES) and can_view_photo(user, photo)

@@ -132,7 +132,7 @@ class PhotoResource(MethodView):
 def _derived(sha256: str, variant: str, key: str) -> Response:
     _visible_photo(sha256)
     etag = f"{sha256}-{variant}"
-    headers = {"Cache-Control": DERIVED_CACHE, "X-Content-Type-Options": "nosniff", "Vary": "Authorization"}
+    headers = {"Cache-Control": DERIVED_CACHE, "X-Content-Type-Options": "nosniff", "Vary": "Authorization, Cookie"}
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304, headers=headers)
         response.set_etag(etag)

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -30,6 +33,7 @@ from server.accounts.models import StaffRelation
 from server.cases.lifecycle import DEFAULT_TIMEZONE, local_today
 from server.cases.models import Case, Household, Member
 from server.core import audit
+from server.core.db import utcnow
 from server.photos.models import Photo, PhotoHashBand
 from server.policy import engine
 from server.policy.queries import version_in_force
@@ -287,54 +291,124 @@ def canonical(params: Mapping) -> str:
     return json.dumps(params, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+LatLon = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """A photo as the visit names it: its kind, and the time and place the tablet gave."""
+
+    sha256: str
+    kind: str
+    taken_at: dt.datetime | None
+    point: LatLon | None
+
+
+@dataclass(frozen=True)
+class KnownPhoto:
+    """A photo whose bytes have arrived: what its own EXIF says, and its perceptual hash."""
+
+    exif_taken_at: dt.datetime | None
+    exif_point: LatLon | None
+    phash: str | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one visit says, as the flags need it. Read back from the database for a stored
+    visit (`facts_from_visit`), or taken from the body just parsed for a visit arriving
+    (`facts_from_body`): both give the same facts, so both give the same flags."""
+
+    visit_id: uuid.UUID
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    point: LatLon | None
+    accuracy_m: Decimal | None
+    investigators: int
+    household: engine.HouseholdIn
+    id_numbers: tuple[tuple[str, str], ...]  # (ID number, name) of each member found, in order
+    testimonies: tuple[tuple[str, str, str | None], ...]  # (witness, role, matches_declaration)
+    photos: tuple[PhotoRef, ...]
+    named: frozenset[str]  # every image the visit names: photos, asset photos, signatures
+
+
 def settings_for_visit(session: Session, case: Case, visit: Visit) -> PolicySettings:
     """The policy in force for the case's community on the day of the visit (local date);
     the defaults where none is. A version stored before a setting existed gets its default."""
     version = version_in_force(session, case.community, local_today(visit.started_at))
-    return PolicySettings.from_dict(merge_defaults(version.settings) if version else DEFAULT_SETTINGS)
+    return settings_from(version.settings if version else None)
+
+
+def settings_from(stored: dict | None) -> PolicySettings:
+    """A version's stored settings as PolicySettings (None: the defaults)."""
+    return PolicySettings.from_dict(merge_defaults(stored) if stored is not None else DEFAULT_SETTINGS)
 
 
 def refresh_flags(session: Session, visit: Visit) -> list[Flag]:
-    """Recompute every flag of `visit`: its open flags are replaced, dismissed ones kept and
-    not raised again. A duplicate photo also flags the other household's visit. Returns the
-    visit's new flags in CODES order (deterministic)."""
+    """Recompute every flag of a stored `visit`: its open flags are replaced, dismissed ones
+    kept and not raised again. A duplicate photo also flags the other household's visit.
+    Returns the visit's new flags in CODES order (deterministic)."""
     session.flush()  # the visit and its parts must be visible to the queries below
     case = session.get(Case, visit.case_id)
     settings = settings_for_visit(session, case, visit)
-    found, mirrors = _compute(session, case, visit, settings)
+    facts = facts_from_visit(session, visit)
+    return _store(session, case, facts, settings, known_photos(session, facts.named), replace=True)
 
-    session.execute(
-        sa.delete(Flag).where(Flag.visit_id == visit.id, Flag.dismissed_at.is_(None)),
-        execution_options={"synchronize_session": "fetch"},
-    )
-    dismissed = _keys(session, visit.id, dismissed_only=True)
-    flags = []
-    for f in found:
-        if f.key in dismissed:
-            continue
-        flag = _row(case.id, visit.id, f)
-        session.add(flag)
-        flags.append(flag)
+
+def flag_new_visit(session: Session, case: Case, facts: Facts, settings: PolicySettings,
+                   known: Mapping[str, KnownPhoto]) -> list[Flag]:
+    """The flags of a visit stored in this transaction, from what its body said: nothing is
+    read back, and a new visit has no flags to replace. `known` is `known_photos` of its
+    named images, as the caller already read them."""
+    return _store(session, case, facts, settings, known, replace=False)
+
+
+def _store(session: Session, case: Case, facts: Facts, settings: PolicySettings,
+           known: Mapping[str, KnownPhoto], replace: bool) -> list[Flag]:
+    found, mirrors = _compute(session, case, facts, settings, known)
+    dismissed: set = set()
+    if replace:
+        session.execute(
+            sa.delete(Flag).where(Flag.visit_id == facts.visit_id, Flag.dismissed_at.is_(None)),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        dismissed = _keys(session, facts.visit_id, dismissed_only=True)
+    flags = [_row(case.id, facts.visit_id, f) for f in found if f.key not in dismissed]
+    if replace:
+        session.add_all(flags)
+    elif flags:
+        # A new visit's flags in one multi-row INSERT; the objects returned stay detached
+        # (the caller reads their code, severity and reason for its answer).
+        now = utcnow()
+        session.connection().execute(Flag.__table__.insert(), [
+            {"case_id": f.case_id, "visit_id": f.visit_id, "photo_sha256": f.photo_sha256, "code": f.code,
+             "severity": f.severity, "reason": f.reason, "params": f.params, "created_at": now,
+             "dismissed_at": None} for f in flags])
 
     # The other side of a duplicate: unless the same flag is already there (open or dismissed).
-    known: dict = {}
+    known_keys: dict = {}
     for other_case_id, other_visit_id, f in mirrors:
-        if other_visit_id not in known:
-            known[other_visit_id] = _keys(session, other_visit_id, dismissed_only=False)
-        if f.key not in known[other_visit_id]:
-            known[other_visit_id].add(f.key)
+        if other_visit_id not in known_keys:
+            known_keys[other_visit_id] = _keys(session, other_visit_id, dismissed_only=False)
+        if f.key not in known_keys[other_visit_id]:
+            known_keys[other_visit_id].add(f.key)
             session.add(_row(other_case_id, other_visit_id, f))
 
     if any(f.code == "related_to_staff" for f in found) and not case.related_to_staff:
         # M21 Art 11: the case is registered separately.
         case.related_to_staff = True
         audit.record(session, "case.related_to_staff", "case", case.id, before={"related_to_staff": False},
-                     after={"related_to_staff": True, "visit_id": visit.id}, case_id=case.id, actor=None)
+                     after={"related_to_staff": True, "visit_id": facts.visit_id}, case_id=case.id, actor=None)
     session.flush()
     return flags
 
 
 def _row(case_id, visit_id, f: Found) -> Flag:
+    return flag_row(case_id, visit_id, f)
+
+
+def flag_row(case_id, visit_id, f: Found) -> Flag:
+    """A found flag as a row (not yet added): its zh_CN reason, its severity."""
     return Flag(case_id=case_id, visit_id=visit_id, photo_sha256=f.photo_sha256, code=f.code,
                 severity=SEVERITY[f.code], reason=flag_text(f.code, f.params, "zh_CN"), params=f.params)
 
@@ -346,129 +420,243 @@ def _keys(session: Session, visit_id, dismissed_only: bool) -> set[tuple[str, st
     return {(code, canonical(params or {})) for code, params in session.execute(q)}
 
 
-def _compute(session: Session, case: Case, visit: Visit,
-             settings: PolicySettings) -> tuple[list[Found], list[tuple]]:
-    th = settings.flags
-    household = session.get(Household, case.household_id)
-    dialect = _dialect(session)
-    found: list[Found] = []
+# --- the facts of a visit ----------------------------------------------------------------
 
-    # --- where and how long ---
-    if visit.location is None:
-        found.append(Found("gps_missing"))
-    else:
-        far = session.scalar(
-            sa.select(distance_sql(dialect, Visit.location, Household.location))
-            .join(Case, Case.id == Visit.case_id).join(Household, Household.id == Case.household_id)
-            .where(Visit.id == visit.id, Household.location.is_not(None)))
-        if far is not None and far > th.gps_distance_m:
-            found.append(Found("gps_far_from_home", {"distance_m": round(far), "limit_m": th.gps_distance_m}))
-        if visit.location_accuracy_m is not None and visit.location_accuracy_m > th.gps_accuracy_m:
-            found.append(Found("gps_inaccurate", {"accuracy_m": _number(visit.location_accuracy_m),
-                                                  "limit_m": th.gps_accuracy_m}))
-    length = visit.ended_at - visit.started_at
-    if length < dt.timedelta(minutes=th.min_visit_minutes):
-        found.append(Found("visit_too_short", {"minutes": int(length.total_seconds() // 60),
-                                               "min_minutes": th.min_visit_minutes}))
 
-    # M21 Art 15-16: a home visit needs at least two investigators.
+def _lat_lon(column) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    return sa.func.ST_Y(column), sa.func.ST_X(column)
+
+
+def _point(lat, lon) -> LatLon | None:
+    return None if lat is None or lon is None else (float(lat), float(lon))
+
+
+# The statements every arriving visit runs, built once and bound per call.
+_HOME = sa.select(*_lat_lon(Household.location)).where(Household.id == sa.bindparam("household_id"))
+_KNOWN_PHOTOS = sa.select(Photo.sha256, Photo.exif_taken_at, *_lat_lon(Photo.exif_location), Photo.phash) \
+    .where(Photo.sha256.in_(sa.bindparam("hashes", expanding=True)))
+_RELATIVE_NUMBER = sa.func.upper(StaffRelation.relative_id_number)
+_RELATIVES = (
+    sa.select(StaffRelation)
+    .where(sa.or_(
+        _RELATIVE_NUMBER.in_(sa.select(sa.func.upper(Member.id_number))
+                             .where(Member.household_id == sa.bindparam("household_id"),
+                                    Member.id_number.is_not(None))),
+        _RELATIVE_NUMBER.in_(sa.bindparam("numbers", expanding=True))))
+    .order_by(StaffRelation.relative_id_number, StaffRelation.staff_name, StaffRelation.id))
+
+
+def facts_from_visit(session: Session, visit: Visit) -> Facts:
+    """A stored visit's facts, read from its rows (flushed)."""
+    lat, lon = session.execute(sa.select(*_lat_lon(Visit.location)).where(Visit.id == visit.id)).one()
     investigators = session.scalar(
         sa.select(sa.func.count()).select_from(VisitInvestigator).where(VisitInvestigator.visit_id == visit.id))
-    if investigators < th.min_investigators:
-        found.append(Found("too_few_investigators", {"count": investigators, "min": th.min_investigators}))
-
-    # --- photos ---
-    photos = _photos(session, visit, dialect)
-    kinds = {p.kind for p in photos}
-    missing = [k for k in th.required_photo_kinds if k not in kinds]
-    if missing:
-        found.append(Found("missing_photo_kinds", {"kinds": missing}))
-    found.extend(_photos_outside(visit, photos, th))
-    pending = _pending(session, visit)
-    if pending:
-        found.append(Found("photos_pending", {"count": len(pending), "sha256s": pending}))
-    duplicates, mirrors = _duplicates(session, case, visit, th.duplicate_photo_max_distance)
-    found.extend(duplicates)
-
-    # --- what the neighbours say ---
-    testimonies = session.scalars(
-        sa.select(Testimony).where(Testimony.visit_id == visit.id).order_by(Testimony.id)).all()
-    if len(testimonies) < th.min_testimonies:
-        found.append(Found("too_few_testimonies", {"count": len(testimonies), "min": th.min_testimonies}))
-    for t in testimonies:
-        if (t.matches_declaration or "").strip().lower() == "no":
-            found.append(Found("testimony_contradicts", {"witness_name": t.witness_name, "role": t.role}))
-
-    # --- money: the policy engine on what the visit found ---
-    found.extend(_evaluation(session, visit, settings))
-
-    # --- M21 Art 11: relatives of staff ---
-    found.extend(_staff_relatives(session, visit, household))
-
-    order = {code: i for i, code in enumerate(CODES)}
-    found.sort(key=lambda f: order[f.code])  # stable: each check already ordered its own
-    return found, mirrors
-
-
-@dataclass(frozen=True)
-class _PhotoSeen:
-    sha256: str
-    kind: str
-    arrived: bool
-    taken_at: dt.datetime | None
-    distance_m: float | None  # from the visit's point
-
-
-def _photos(session: Session, visit: Visit, dialect: str) -> list[_PhotoSeen]:
-    """The visit's photos with the best time and place known: the photo's own EXIF once it
-    has arrived (the device's clock and GPS at capture), else what the visit says."""
-    where = sa.func.coalesce(Photo.exif_location, VisitPhoto.location)
-    rows = session.execute(
-        sa.select(VisitPhoto.sha256, VisitPhoto.kind, VisitPhoto.taken_at, Photo.sha256.label("arrived"),
-                  Photo.exif_taken_at, distance_sql(dialect, where, Visit.location).label("distance"))
-        .join(Visit, Visit.id == VisitPhoto.visit_id)
-        .outerjoin(Photo, Photo.sha256 == VisitPhoto.sha256)
-        .where(VisitPhoto.visit_id == visit.id)
-        .order_by(VisitPhoto.id)
-    ).all()
-    return [_PhotoSeen(r.sha256, r.kind, r.arrived is not None, r.exif_taken_at or r.taken_at,
-                       None if r.distance is None else float(r.distance)) for r in rows]
-
-
-def _photos_outside(visit: Visit, photos: list[_PhotoSeen], th) -> list[Found]:
-    margin = dt.timedelta(minutes=th.photo_time_margin_minutes)
-    out: list[Found] = []
-    seen: set[str] = set()
-    for p in photos:
-        if p.sha256 in seen:
-            continue
-        seen.add(p.sha256)
-        if p.taken_at is not None and not (visit.started_at - margin <= p.taken_at <= visit.ended_at + margin):
-            out.append(Found("photo_outside_visit", {
-                "sha256": p.sha256, "photo_kind": p.kind, "aspect": "time", "taken_at": _iso(p.taken_at),
-                "started_at": _iso(visit.started_at), "ended_at": _iso(visit.ended_at),
-                "margin_minutes": th.photo_time_margin_minutes}, p.sha256))
-        if p.distance_m is not None and p.distance_m > th.gps_distance_m:
-            out.append(Found("photo_outside_visit", {
-                "sha256": p.sha256, "photo_kind": p.kind, "aspect": "location", "distance_m": round(p.distance_m),
-                "limit_m": th.gps_distance_m}, p.sha256))
-    return out
-
-
-def _pending(session: Session, visit: Visit) -> list[str]:
-    """Every image the visit names by hash (photos, asset photos, signatures) whose bytes
-    have not arrived, sorted."""
-    named = set(session.scalars(sa.select(VisitPhoto.sha256).where(VisitPhoto.visit_id == visit.id)))
+    testimonies = session.execute(
+        sa.select(Testimony.witness_name, Testimony.role, Testimony.matches_declaration)
+        .where(Testimony.visit_id == visit.id).order_by(Testimony.id)).all()
+    photos = [PhotoRef(r.sha256, r.kind, r.taken_at, _point(r.lat, r.lon)) for r in session.execute(
+        sa.select(VisitPhoto.sha256, VisitPhoto.kind, VisitPhoto.taken_at,
+                  *(c.label(n) for c, n in zip(_lat_lon(VisitPhoto.location), ("lat", "lon"))))
+        .where(VisitPhoto.visit_id == visit.id).order_by(VisitPhoto.id))]
+    named = {p.sha256 for p in photos}
     for hashes in session.scalars(sa.select(Asset.photo_hashes).where(Asset.visit_id == visit.id)):
         named.update(h for h in hashes or () if isinstance(h, str))
     named.update(session.scalars(sa.select(Signature.image_sha256).where(Signature.visit_id == visit.id)))
     named.update(session.scalars(sa.select(Testimony.signature_sha256)
                                  .where(Testimony.visit_id == visit.id, Testimony.signature_sha256.is_not(None))))
     named.discard(None)
-    if not named:
-        return []
-    arrived = set(session.scalars(sa.select(Photo.sha256).where(Photo.sha256.in_(sorted(named)))))
-    return sorted(named - arrived)
+    members = sorted(visit.members, key=lambda m: m.position)
+    return Facts(
+        visit_id=visit.id, started_at=visit.started_at, ended_at=visit.ended_at, point=_point(lat, lon),
+        accuracy_m=visit.location_accuracy_m, investigators=investigators, household=household_in(visit),
+        id_numbers=tuple((m.id_number, m.name) for m in members if m.id_number),
+        testimonies=tuple((t.witness_name, t.role, t.matches_declaration) for t in testimonies),
+        photos=tuple(photos), named=frozenset(named))
+
+
+def facts_from_body(visit_id: uuid.UUID, data: Mapping) -> Facts:
+    """A visit's facts from its parsed body (server.visits.schemas.VisitIn), as the rows
+    that store it will hold them: money to the cent, accuracy to 0.1 m."""
+    members = data.get("members") or []
+    n = len(members)
+    location = data.get("location")
+    household = engine.HouseholdIn(
+        members=tuple(engine.MemberIn(
+            name=m["name"], birth_date=m.get("birth_date"), relation=m.get("relation"),
+            counted=m.get("counted", True), klass=m.get("klass"), health=m.get("health"),
+            disability_grade=m.get("disability_grade"), student=bool(m.get("student"))) for m in members),
+        income=tuple(engine.IncomeIn(
+            member=None if x.get("member") is None else (x["member"] if 0 <= x["member"] < n else -1),
+            kind=x["kind"], monthly_amount=_cents(x["monthly_amount"])) for x in data.get("income") or []),
+        assets=tuple(engine.AssetIn(
+            category=a["category"], value=None if a.get("value") is None else _cents(a["value"]),
+            count=a.get("count", 1), disqualifying=a.get("disqualifying", False),
+            disability_mobility=a.get("disability_mobility", False), description=a.get("description") or "")
+            for a in data.get("assets") or [] if a.get("count", 1) > 0),
+        expenditure=tuple(engine.ExpenditureIn(kind=e["kind"], monthly_amount=_cents(e["monthly_amount"]))
+                          for e in data.get("expenditure") or []),
+    )
+    named = {p["sha256"] for p in data.get("photos") or ()}
+    for asset in data.get("assets") or ():
+        named.update(asset.get("photos") or ())
+    named.update(t["signature"] for t in data.get("testimonies") or () if t.get("signature"))
+    named.update(s["image"] for s in data.get("signatures") or ())
+    return Facts(
+        visit_id=visit_id, started_at=data["started_at"], ended_at=data["ended_at"],
+        point=_point(location["lat"], location["lon"]) if location else None,
+        accuracy_m=None if not location or location.get("accuracy_m") is None
+        else Decimal(str(location["accuracy_m"])).quantize(Decimal("0.1")),
+        investigators=len(data["investigators"]), household=household,
+        id_numbers=tuple((m["id_number"], m["name"]) for m in members if m.get("id_number")),
+        testimonies=tuple((t["witness_name"], t["role"], (t.get("answers") or {}).get("matches_declaration"))
+                          for t in data.get("testimonies") or []),
+        photos=tuple(PhotoRef(p["sha256"], p["kind"], p.get("taken_at"),
+                              _point(p["location"]["lat"], p["location"]["lon"]) if p.get("location") else None)
+                     for p in data.get("photos") or []),
+        named=frozenset(named))
+
+
+def _cents(value) -> Decimal:
+    return Decimal(value).quantize(engine.CENT)
+
+
+def known_photos(session: Session, hashes: Iterable[str]) -> dict[str, KnownPhoto]:
+    """The photos among `hashes` whose bytes have arrived, with their EXIF time and place
+    and their perceptual hash: one query."""
+    hashes = sorted(set(hashes))
+    if not hashes:
+        return {}
+    rows = session.execute(_KNOWN_PHOTOS, {"hashes": hashes})
+    return {sha: KnownPhoto(taken, _point(y, x), phash) for sha, taken, y, x, phash in rows}
+
+
+# --- the checks -----------------------------------------------------------------------
+
+
+def _compute(session: Session, case: Case, facts: Facts, settings: PolicySettings,
+             known: Mapping[str, KnownPhoto]) -> tuple[list[Found], list[tuple]]:
+    th = settings.flags
+    found: list[Found] = []
+
+    # --- where and how long ---
+    if facts.point is None:
+        found.append(Found("gps_missing"))
+    else:
+        home = _point(*session.execute(_HOME, {"household_id": case.household_id}).one())
+        far = geodesic_m(facts.point, home) if home is not None else None
+        if far is not None and far > th.gps_distance_m:
+            found.append(Found("gps_far_from_home", {"distance_m": round(far), "limit_m": th.gps_distance_m}))
+        if facts.accuracy_m is not None and facts.accuracy_m > th.gps_accuracy_m:
+            found.append(Found("gps_inaccurate", {"accuracy_m": _number(facts.accuracy_m),
+                                                  "limit_m": th.gps_accuracy_m}))
+    length = facts.ended_at - facts.started_at
+    if length < dt.timedelta(minutes=th.min_visit_minutes):
+        found.append(Found("visit_too_short", {"minutes": int(length.total_seconds() // 60),
+                                               "min_minutes": th.min_visit_minutes}))
+
+    # M21 Art 15-16: a home visit needs at least two investigators.
+    if facts.investigators < th.min_investigators:
+        found.append(Found("too_few_investigators", {"count": facts.investigators, "min": th.min_investigators}))
+
+    # --- photos ---
+    kinds = {p.kind for p in facts.photos}
+    missing = [k for k in th.required_photo_kinds if k not in kinds]
+    if missing:
+        found.append(Found("missing_photo_kinds", {"kinds": missing}))
+    found.extend(_photos_outside(facts, known, th))
+    pending = sorted(facts.named - known.keys())
+    if pending:
+        found.append(Found("photos_pending", {"count": len(pending), "sha256s": pending}))
+    duplicates, mirrors = _duplicates(session, case, facts, known, th.duplicate_photo_max_distance)
+    found.extend(duplicates)
+
+    # --- what the neighbours say ---
+    if len(facts.testimonies) < th.min_testimonies:
+        found.append(Found("too_few_testimonies", {"count": len(facts.testimonies), "min": th.min_testimonies}))
+    for witness, role, matches in facts.testimonies:
+        if (matches or "").strip().lower() == "no":
+            found.append(Found("testimony_contradicts", {"witness_name": witness, "role": role}))
+
+    # --- money: the policy engine on what the visit found ---
+    found.extend(_evaluation(facts, settings))
+
+    # --- M21 Art 11: relatives of staff ---
+    found.extend(_staff_relatives(session, facts, case.household_id))
+
+    order = {code: i for i, code in enumerate(CODES)}
+    found.sort(key=lambda f: order[f.code])  # stable: each check already ordered its own
+    return found, mirrors
+
+
+def _photos_outside(facts: Facts, known: Mapping[str, KnownPhoto], th) -> list[Found]:
+    """Each photo's best known time and place: its own EXIF once its bytes have arrived (the
+    device's clock and GPS at capture), else what the visit says."""
+    margin = dt.timedelta(minutes=th.photo_time_margin_minutes)
+    out: list[Found] = []
+    seen: set[str] = set()
+    for p in facts.photos:
+        if p.sha256 in seen:
+            continue
+        seen.add(p.sha256)
+        exif = known.get(p.sha256)
+        taken_at = (exif.exif_taken_at if exif else None) or p.taken_at
+        where = (exif.exif_point if exif else None) or p.point
+        distance = geodesic_m(where, facts.point) if where is not None and facts.point is not None else None
+        if taken_at is not None and not (facts.started_at - margin <= taken_at <= facts.ended_at + margin):
+            out.append(Found("photo_outside_visit", {
+                "sha256": p.sha256, "photo_kind": p.kind, "aspect": "time", "taken_at": _iso(taken_at),
+                "started_at": _iso(facts.started_at), "ended_at": _iso(facts.ended_at),
+                "margin_minutes": th.photo_time_margin_minutes}, p.sha256))
+        if distance is not None and distance > th.gps_distance_m:
+            out.append(Found("photo_outside_visit", {
+                "sha256": p.sha256, "photo_kind": p.kind, "aspect": "location", "distance_m": round(distance),
+                "limit_m": th.gps_distance_m}, p.sha256))
+    return out
+
+
+# WGS 84, the datum of every point stored (SRID 4326).
+_A = 6378137.0
+_F = 1 / 298.257223563
+_B = _A * (1 - _F)
+
+
+def geodesic_m(a: LatLon, b: LatLon) -> float:
+    """Metres between two (lat, lon) points on the WGS 84 ellipsoid (Vincenty's inverse
+    formula: sub-millimetre, as the databases' geodesic distance). Computed here rather than
+    by a query: a visit's checks measure a dozen distances."""
+    lat1, lon1 = map(math.radians, a)
+    lat2, lon2 = map(math.radians, b)
+    if lat1 == lat2 and lon1 == lon2:
+        return 0.0
+    u1 = math.atan((1 - _F) * math.tan(lat1))
+    u2 = math.atan((1 - _F) * math.tan(lat2))
+    sin_u1, cos_u1, sin_u2, cos_u2 = math.sin(u1), math.cos(u1), math.sin(u2), math.cos(u2)
+    lam = diff = lon2 - lon1
+    for _ in range(200):
+        sin_lam, cos_lam = math.sin(lam), math.cos(lam)
+        sin_sigma = math.hypot(cos_u2 * sin_lam, cos_u1 * sin_u2 - sin_u1 * cos_u2 * cos_lam)
+        if sin_sigma == 0:
+            return 0.0
+        cos_sigma = sin_u1 * sin_u2 + cos_u1 * cos_u2 * cos_lam
+        sigma = math.atan2(sin_sigma, cos_sigma)
+        sin_alpha = cos_u1 * cos_u2 * sin_lam / sin_sigma
+        cos2_alpha = 1 - sin_alpha ** 2
+        cos_2sm = cos_sigma - 2 * sin_u1 * sin_u2 / cos2_alpha if cos2_alpha else 0.0
+        c = _F / 16 * cos2_alpha * (4 + _F * (4 - 3 * cos2_alpha))
+        previous = lam
+        lam = diff + (1 - c) * _F * sin_alpha * (
+            sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (-1 + 2 * cos_2sm ** 2)))
+        if abs(lam - previous) < 1e-12:
+            break
+    else:  # nearly antipodal: no household is that far from its visit; the sphere will do
+        return 6371008.8 * math.acos(max(-1.0, min(1.0, math.sin(lat1) * math.sin(lat2)
+                                                   + math.cos(lat1) * math.cos(lat2) * math.cos(diff))))
+    u_sq = cos2_alpha * (_A ** 2 - _B ** 2) / _B ** 2
+    big_a = 1 + u_sq / 16384 * (4096 + u_sq * (-768 + u_sq * (320 - 175 * u_sq)))
+    big_b = u_sq / 1024 * (256 + u_sq * (-128 + u_sq * (74 - 47 * u_sq)))
+    delta = big_b * sin_sigma * (cos_2sm + big_b / 4 * (
+        cos_sigma * (-1 + 2 * cos_2sm ** 2) - big_b / 6 * cos_2sm * (-3 + 4 * sin_sigma ** 2) * (-3 + 4 * cos_2sm ** 2)))
+    return _B * big_a * (sigma - delta)
 
 
 def hash_bands(phash: str) -> list[tuple[int, int]]:
@@ -480,16 +668,13 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def _duplicates(session: Session, case: Case, visit: Visit, max_distance: int) -> tuple[list[Found], list[tuple]]:
+def _duplicates(session: Session, case: Case, facts: Facts, known: Mapping[str, KnownPhoto],
+                max_distance: int) -> tuple[list[Found], list[tuple]]:
     """Photos of this visit within `max_distance` bits of a photo attached to a visit of
     another household's case. Candidates share at least one band exactly (pigeonhole over
     8 bands when the distance is at most 7); the exact distance is then counted here."""
-    mine = session.execute(
-        sa.select(Photo.sha256, Photo.phash).join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
-        .where(VisitPhoto.visit_id == visit.id, Photo.phash.is_not(None))
-        .distinct().order_by(Photo.sha256)
-    ).all()
-    mine = [(sha, phash.lower()) for sha, phash in mine if _is_phash(phash)]
+    mine = sorted({(p.sha256, known[p.sha256].phash.lower()) for p in facts.photos
+                   if p.sha256 in known and _is_phash(known[p.sha256].phash)})
     if not mine:
         return [], []
     # The bands as stored by the photo pipeline, and as this module reads the hash: the
@@ -505,7 +690,7 @@ def _duplicates(session: Session, case: Case, visit: Visit, max_distance: int) -
         .join(Visit, Visit.id == VisitPhoto.visit_id)
         .join(Case, Case.id == Visit.case_id)
         .where(Photo.sha256.in_(candidates), Photo.phash.is_not(None),
-               Case.household_id != case.household_id, Visit.id != visit.id)
+               Case.household_id != case.household_id, Visit.id != facts.visit_id)
         .distinct()
     ).all()
     found: list[Found] = []
@@ -547,11 +732,11 @@ def _is_phash(value) -> bool:
     return True
 
 
-def _evaluation(session: Session, visit: Visit, settings: PolicySettings) -> list[Found]:
+def _evaluation(facts: Facts, settings: PolicySettings) -> list[Found]:
     """Disqualifying assets and PCI ≥ S, by the policy engine on the visit's own findings."""
-    household = _household_in(visit)
+    household = facts.household
     try:
-        result = engine.evaluate(settings, household, local_today(visit.started_at))
+        result = engine.evaluate(settings, household, local_today(facts.started_at))
     except engine.PolicyInputError as exc:
         # Still show what the investigators marked themselves.
         out = [Found("household_not_evaluated", {"field": exc.field, "message": exc.message})]
@@ -570,7 +755,9 @@ def _evaluation(session: Session, visit: Visit, settings: PolicySettings) -> lis
     return out
 
 
-def _household_in(visit: Visit) -> engine.HouseholdIn:
+def household_in(visit: Visit) -> engine.HouseholdIn:
+    """A stored visit's findings as the policy engine's input (members by position, items
+    in the order they were stored)."""
     members = sorted(visit.members, key=lambda m: m.position)
     index = {m.position: i for i, m in enumerate(members)}
     return engine.HouseholdIn(
@@ -591,24 +778,29 @@ def _household_in(visit: Visit) -> engine.HouseholdIn:
     )
 
 
-def _staff_relatives(session: Session, visit: Visit, household: Household) -> list[Found]:
-    """M21 Art 11: a member (as the visit found them, or as registered) whose ID number is in
-    the register of staff relatives."""
-    names: dict[str, str] = {}
-    for number, name in session.execute(
-            sa.select(Member.id_number, Member.name).where(Member.household_id == household.id)
-            .order_by(Member.position)):
-        names.setdefault(number.upper(), name)
-    for m in sorted(visit.members, key=lambda m: m.position):
-        if m.id_number:
-            names[m.id_number.upper()] = m.name  # the visit's own record wins
-    if not names:
+def _staff_relatives(session: Session, facts: Facts, household_id: uuid.UUID) -> list[Found]:
+    return staff_relatives(session, facts.id_numbers, household_id)
+
+
+def staff_relatives(session: Session, id_numbers: Iterable[tuple[str, str]],
+                    household_id: uuid.UUID | None) -> list[Found]:
+    """M21 Art 11: the register of staff relatives against (ID number, name) pairs found by a
+    visit or typed at intake, and against the household's registered members (when
+    `household_id` is given). One query; the pairs' names win over the registered ones.
+    Intake, the register's re-matching and the flags of a visit all use this one match."""
+    id_numbers = tuple(id_numbers)
+    found_numbers = sorted({number.upper() for number, _ in id_numbers})
+    relations = session.scalars(_RELATIVES, {"household_id": household_id, "numbers": found_numbers}).all()
+    if not relations:
         return []
-    relations = session.scalars(
-        sa.select(StaffRelation)
-        .where(sa.func.upper(StaffRelation.relative_id_number).in_(sorted(names)))
-        .order_by(StaffRelation.relative_id_number, StaffRelation.staff_name, StaffRelation.id)
-    ).all()
+    names: dict[str, str] = {}
+    for member_number, name in session.execute(
+            sa.select(Member.id_number, Member.name).where(Member.household_id == household_id)
+            .order_by(Member.position)):
+        if member_number:
+            names.setdefault(member_number.upper(), name)
+    for member_number, name in id_numbers:
+        names[member_number.upper()] = name  # the visit's own record wins
     return [Found("related_to_staff", {"member_name": names[r.relative_id_number.upper()], "staff_name": r.staff_name,
                                        "staff_role": r.staff_role, "relation": r.relation})
             for r in relations]

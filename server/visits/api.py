@@ -57,12 +57,12 @@ class VisitResource(MethodView):
         session = db.session
         body = canonical_body(data)
         digest = body_hash(body)
-        visit = session.get(Visit, visit_id)
+        visit = queries.stored_visit(session, visit_id)
         if visit is None:
             case = operations.lock_case(session, data["case_id"])
             if case is None or not access.can_submit_visit(session, g.user, case):
                 raise _not_found(case)
-            visit = session.get(Visit, visit_id)  # stored while this request waited for the case
+            # Stored meanwhile by a concurrent PUT? The INSERT finds out (receive_visit).
         try:
             if visit is None:
                 try:

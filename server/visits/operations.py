@@ -12,6 +12,8 @@ none of this arises there):
   one `audit.record` takes, held until commit). A visit and its last photo may arrive at
   the same moment on two connections; the one that takes the lock second sees the
   other's committed rows, so the visit cannot be left waiting for a photo that is there.
+- A different body for a stored visit takes the audit lock, then the visit's row (never
+  the other way round: a request that lost the insert arrives there holding the first).
 - Locks are taken case row first, audit lock second, as lifecycle moves take them. The
   one exception is a last photo completing a visit: it must hold the audit lock before it
   can know which case to lock. Should that meet a new visit of the same case at the same
@@ -20,13 +22,12 @@ none of this arises there):
 """
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.accounts.models import User
@@ -34,9 +35,10 @@ from server.cases import lifecycle
 from server.cases.models import Case
 from server.core import audit
 from server.core.db import point_wkt, utcnow
-from server.core.errors import Conflict, ValidationProblem
+from server.core.errors import Conflict, Problem, ValidationProblem
 from server.policy import queries as policy_queries
-from server.policy.settings import DEFAULT_SETTINGS
+from server.policy.settings import DEFAULT_SETTINGS, PolicySettings
+from server.review import flags
 from server.review.models import CaseReturn, Flag
 from server.sync import operations as sync
 from server.visits import queries
@@ -67,7 +69,7 @@ class AlreadyReceived(Exception):
 
 @dataclass
 class Received:
-    visit: Visit
+    visit: Visit | None  # None for a new visit: its answer is all the caller needs
     answer: dict
 
 
@@ -91,7 +93,11 @@ def resend(session: Session, visit: Visit, body: dict, body_hash: str, user: Use
     The caller must keep this transaction although it answers with an error."""
     if body_hash == visit.body_hash:
         return Received(visit, queries.answer(session, visit))
-    session.get(Visit, visit.id, with_for_update=True, populate_existing=True)  # one conflict row per body
+    # One conflict row per body. The audit lock comes before the visit's row, as on the path
+    # of a PUT that found no visit, lost the insert and came here holding it: taking the
+    # two the other way round deadlocks with that request.
+    hold_photo_lock(session)
+    session.get(Visit, visit.id, with_for_update=True, populate_existing=True)
     conflict = session.scalar(sa.select(VisitConflict).where(VisitConflict.visit_id == visit.id,
                                                              VisitConflict.body_hash == body_hash).limit(1))
     if conflict is None:
@@ -109,8 +115,12 @@ def resend(session: Session, visit: Visit, body: dict, body_hash: str, user: Use
 def receive_visit(session: Session, visit_id: uuid.UUID, case: Case, data: dict, body: dict, body_hash: str,
                   user: User) -> Received:
     """Store a new visit of `case` (locked by `lock_case`; access already checked) with all
-    its parts. `data` is the parsed body, `body` its canonical JSON. Raises AlreadyReceived
-    when a concurrent request stored the same UUID first."""
+    its parts, and its flags. `data` is the parsed body, `body` its canonical JSON. Raises
+    AlreadyReceived when a concurrent request stored the same UUID first.
+
+    Everything is written from what the body says: the visit and its parts in one
+    multi-row INSERT per table, the flags from the same parsed facts (nothing is read
+    back), so a visit costs about twenty statements."""
     names = data["investigators"]
     investigators = dict(session.execute(sa.select(User.username, User.id).where(User.username.in_(names))).all())
     unknown = {f"investigators.{i}": ["No such user."] for i, name in enumerate(names) if name not in investigators}
@@ -121,45 +131,55 @@ def receive_visit(session: Session, visit_id: uuid.UUID, case: Case, data: dict,
                                visitable_states=list(VISITABLE_STATES))
 
     now = utcnow()
+    facts = flags.facts_from_body(visit_id, data)
+    hold_photo_lock(session)  # before looking: a photo arriving now completes this visit after our commit
+    known = flags.known_photos(session, facts.named)
+    missing = sorted(facts.named - known.keys())
     location = data.get("location")
     housing = data.get("housing") or {}
-    visit = Visit(
-        id=visit_id, case_id=case.id, kind=data["kind"], state="awaiting_photos",
+    values = dict(
+        id=visit_id, case_id=case.id, kind=data["kind"], state="awaiting_photos" if missing else "in_review",
         started_at=data["started_at"], ended_at=data["ended_at"],
         location=point_wkt(location["lat"], location["lon"]) if location else None,
         location_accuracy_m=_accuracy(location), device_id=data.get("device_id"), submitted_by_id=user.id,
-        received_at=now, housing_tenure=housing.get("tenure"), housing_area_m2=housing.get("area_m2"),
-        housing_condition=housing.get("condition"), conclusion=data.get("conclusion") or "",
-        notes=data.get("notes") or "", body=body, body_hash=body_hash)
-    try:
-        with session.begin_nested():
-            session.add(visit)
-            session.flush()
-    except IntegrityError:
+        received_at=now, complete_at=None if missing else now, housing_tenure=housing.get("tenure"),
+        housing_area_m2=housing.get("area_m2"), housing_condition=housing.get("condition"),
+        conclusion=data.get("conclusion") or "", notes=data.get("notes") or "", body=body, body_hash=body_hash)
+    if not _insert_new(session, values):
         existing = session.get(Visit, visit_id, populate_existing=True)
-        if existing is None:
-            raise
-        raise AlreadyReceived(existing) from None
+        if existing is None:  # the request that held the UUID rolled back: the device resends
+            raise Problem("The visit could not be stored just now; send it again.", status=503, code="busy",
+                          title="Busy", retry_after=1)
+        raise AlreadyReceived(existing)
 
+    settings, counted = _policy(session, case, data["started_at"])
     transitioned = False
     if case.state == "returned":
         # A re-visit: the case goes back to its team's hands (the system's move, not a click).
         lifecycle.transition(session, case, "investigating", None)
         transitioned = True
-    _insert_parts(session, visit, case, data, body, [investigators[n] for n in names])
-
-    hold_photo_lock(session)
-    missing = queries.missing_photos(session, queries.named_hashes(body))
+    _insert_parts(session, visit_id, data, body, [investigators[n] for n in names], counted)
     if not missing:
-        transitioned |= _complete(session, visit, case, now)
-    audit.record(session, "visit.received", "visit", visit.id, case_id=case.id,
-                 after={"kind": visit.kind, "state": visit.state, "body_hash": body_hash,
-                        "missing_photos": len(missing), "device_id": visit.device_id})
+        transitioned |= _submit(session, case, now)
+    audit.record(session, "visit.received", "visit", visit_id, case_id=case.id,
+                 after={"kind": values["kind"], "state": values["state"], "body_hash": body_hash,
+                        "missing_photos": len(missing), "device_id": values["device_id"]})
     if not transitioned:
         sync.case_changed(session, case.id, case.team_id)  # the team's tablets see the visit in the case
-    flags = _refresh_flags(session, visit)
-    return Received(visit, {"id": visit.id, "state": visit.state, "missing_photos": missing,
-                            "flags": queries.flags_out(flags)})
+    found = flags.flag_new_visit(session, case, facts, settings, known)
+    return Received(None, {"id": visit_id, "state": values["state"], "missing_photos": missing,
+                           "flags": queries.flags_out(found)})
+
+
+def _insert_new(session: Session, values: dict) -> bool:
+    """INSERT the visit unless its UUID is already stored (ON CONFLICT DO NOTHING: a
+    concurrent PUT of the same UUID waits for the first to commit, then inserts nothing).
+    True when this request stored it."""
+    table = Visit.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stored = insert.values(values).on_conflict_do_nothing(index_elements=[table.c.id]).returning(table.c.id)
+    return session.connection().execute(stored).first() is not None  # no row back: nothing inserted
 
 
 def photo_arrived(session: Session, sha256: str) -> list[Visit]:
@@ -185,6 +205,12 @@ def _complete(session: Session, visit: Visit, case: Case, now) -> bool:
     (by the system) and the office's returns it answered are closed. True when the case moved."""
     visit.state = "in_review"
     visit.complete_at = now
+    return _submit(session, case, now)
+
+
+def _submit(session: Session, case: Case, now) -> bool:
+    """A visit of `case` entered the review queue: close the returns it answered and move
+    the case to submitted (the system's move). True when the case moved."""
     session.execute(sa.update(CaseReturn).where(CaseReturn.case_id == case.id, CaseReturn.closed_at.is_(None))
                     .values(closed_at=now), execution_options={"synchronize_session": False})
     if case.state == "investigating":
@@ -194,14 +220,7 @@ def _complete(session: Session, visit: Visit, case: Case, now) -> bool:
 
 
 def _refresh_flags(session: Session, visit: Visit) -> list[Flag]:
-    # The quality flags live in server.review.flags; until that module exists a visit
-    # simply has none.
-    if importlib.util.find_spec("server.review.flags") is None:
-        session.flush()
-        return []
-    from server.review.flags import refresh_flags
-
-    return refresh_flags(session, visit)
+    return flags.refresh_flags(session, visit)
 
 
 def _accuracy(point: dict | None) -> Decimal | None:
@@ -210,19 +229,20 @@ def _accuracy(point: dict | None) -> Decimal | None:
     return Decimal(str(point["accuracy_m"])).quantize(Decimal("0.1"))
 
 
-def _counted_income_kinds(session: Session, case: Case) -> frozenset[str]:
-    """M21 Art 13: which income kinds count, by the policy in force where and when the
-    visit is received."""
-    version = policy_queries.version_in_force(session, case.community, lifecycle.local_today())
-    settings = version.settings if version is not None else DEFAULT_SETTINGS
-    return frozenset(settings.get("counted_income_kinds", DEFAULT_SETTINGS["counted_income_kinds"]))
+def _policy(session: Session, case: Case, started_at) -> tuple[PolicySettings, frozenset[str]]:
+    """The policy for the flags (in force on the day of the visit) and the income kinds
+    that count (M21 Art 13: in force where and when the visit is received), in one query."""
+    visit_day, today = lifecycle.local_today(started_at), lifecycle.local_today()
+    found = policy_queries.settings_in_force(session, case.community_id, [visit_day, today])
+    settings = flags.settings_from(found[visit_day])
+    counted = (found[today] or DEFAULT_SETTINGS).get("counted_income_kinds", DEFAULT_SETTINGS["counted_income_kinds"])
+    return settings, frozenset(counted)
 
 
-def _insert_parts(session: Session, visit: Visit, case: Case, data: dict, body: dict, user_ids: list[int]) -> None:
+def _insert_parts(session: Session, vid: uuid.UUID, data: dict, body: dict, user_ids: list[int],
+                  counted: frozenset[str]) -> None:
     """The visit's searchable parts, one multi-row INSERT per table (a visit has dozens of
     rows; the ORM unit of work would cost more than the database does)."""
-    vid = visit.id
-    counted = _counted_income_kinds(session, case)
 
     def point(p):
         return point_wkt(p["lat"], p["lon"]) if p else None
@@ -259,6 +279,7 @@ def _insert_parts(session: Session, visit: Visit, case: Case, data: dict, body: 
         (Signature.__table__, [{"visit_id": vid, "role": s["role"], "name": s["name"], "image_sha256": s["image"]}
                                for s in data["signatures"]]),
     ]
+    conn = session.connection()  # Core statements: the ORM's execution layer has nothing to add
     for table, values in rows:
         if values:
-            session.execute(table.insert(), values)
+            conn.execute(table.insert(), values)

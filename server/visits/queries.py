@@ -11,6 +11,17 @@ from server.review.models import Flag
 from server.visits.models import Asset, Signature, Testimony, Visit, VisitPhoto
 
 
+_EXISTS = sa.select(Visit.id).where(Visit.id == sa.bindparam("visit_id"))
+
+
+def stored_visit(session: Session, visit_id: uuid.UUID) -> Visit | None:
+    """The visit stored under `visit_id`, if any. Most PUTs bring a new visit: a bare
+    existence check first, the whole row only for a resend."""
+    if session.execute(_EXISTS, {"visit_id": visit_id}).first() is None:
+        return None
+    return session.get(Visit, visit_id)
+
+
 def named_hashes(body: dict) -> list[str]:
     """Every image a visit body names by SHA-256 (photos, asset photos, testimony and other
     signatures), sorted, each once."""

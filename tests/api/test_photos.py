@@ -25,7 +25,7 @@ from server.photos.models import Photo, PhotoHashBand
 from server.policy.models import PolicyVersion
 from server.policy.settings import merge_defaults
 from tests import photos_helpers as ph
-from tests.conftest import PASSWORD, fresh_database
+from tests.conftest import PASSWORD, live_app
 
 _n = itertools.count(1)
 
@@ -288,11 +288,12 @@ def test_served_copies_have_no_metadata_and_the_right_long_edges(client, inv):
     assert edges == {"display": (2048, 1536), "thumb": (320, 240)}
 
 
-def test_a_photo_from_another_county_is_not_found(client, inv, db_session, make_user, bearer, township):
+def test_a_photo_from_another_county_is_not_found(client, inv, db_session, make_user, bearer, township, case_factory):
     from server.core.models import Jurisdiction
 
     data = new_photo()
     assert put(client, data, inv).status_code == 201
+    ph.name_in_visit(db_session, case_factory(state="in_review"), ph.sha(data))
     far_county = Jurisdiction(code="FAR-C", name="远县", kind="county")
     far_community = Jurisdiction(code="FAR-1", name="远社区", kind="community", parent=far_county,
                                  location=point_wkt(30.0, 120.0))
@@ -301,25 +302,39 @@ def test_a_photo_from_another_county_is_not_found(client, inv, db_session, make_
     far = bearer(make_user("far-office", roles=("office",), jurisdiction=far_community))
     for variant in ("display", "thumb", "original"):
         assert_problem(client.get(f"/api/v1/photos/{ph.sha(data)}/{variant}", headers=far), 404, "not-found")
-    # A colleague in the same county (another community under it) sees it.
+    # Nor in the same county, from another community: a photo is seen through its case.
     near_community = Jurisdiction(code="NEAR-1", name="近社区", kind="community", parent=township,
                                   location=point_wkt(29.8, 119.7))
     db_session.add(near_community)
     db_session.flush()
-    near = bearer(make_user("near-inv", roles=("investigator",), jurisdiction=near_community))
-    assert client.get(f"/api/v1/photos/{ph.sha(data)}/thumb", headers=near).status_code == 200
+    near = bearer(make_user("near-office", roles=("office",), jurisdiction=near_community))
+    assert_problem(client.get(f"/api/v1/photos/{ph.sha(data)}/thumb", headers=near), 404, "not-found")
+    # The case's own office does, and the county above it.
+    assert client.get(f"/api/v1/photos/{ph.sha(data)}/thumb",
+                      headers=bearer(make_user("case-office", roles=("office",)))).status_code == 200
     denied = db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "access.denied",
                                                             AuditEvent.entity_id == ph.sha(data))).all()
-    assert len(denied) == 3 and {e.actor_name for e in denied} == {"far-office"}
+    assert len(denied) == 4 and {e.actor_name for e in denied} == {"far-office", "near-office"}
+
+
+def test_a_photo_no_visit_names_yet_is_its_uploaders_alone(client, inv, office, make_user, bearer):
+    """Photos come before their visit: until the visit arrives nobody else may see them."""
+    data = new_photo(2)
+    assert put(client, data, inv).status_code == 201
+    assert client.get(f"/api/v1/photos/{ph.sha(data)}/thumb", headers=inv).status_code == 200
+    teammate = bearer(make_user("photo-inv-2", roles=("investigator",)))
+    for who in (office, teammate):
+        assert_problem(client.get(f"/api/v1/photos/{ph.sha(data)}/thumb", headers=who), 404, "not-found")
 
 
 # --- the original ------------------------------------------------------------------------
 
 
-def test_the_original_is_served_to_office_and_each_read_is_audited(client, inv, office, db_session):
+def test_the_original_is_served_to_office_and_each_read_is_audited(client, inv, office, db_session, case_factory):
     data = new_photo(3)
     name = ph.sha(data)
     assert put(client, data, inv).status_code == 201
+    ph.name_in_visit(db_session, case_factory(state="in_review"), name)
     for _ in range(2):
         r = client.get(f"/api/v1/photos/{name}/original", headers=office)
         assert r.status_code == 200
@@ -331,9 +346,10 @@ def test_the_original_is_served_to_office_and_each_read_is_audited(client, inv, 
     assert len(reads) == 2 and {(e.entity, e.actor_name) for e in reads} == {("photo", "photo-office")}
 
 
-def test_the_county_reads_originals_too(client, inv, make_user, bearer, county):
+def test_the_county_reads_originals_too(client, inv, make_user, bearer, county, db_session, case_factory):
     data = new_photo()
     assert put(client, data, inv).status_code == 201
+    ph.name_in_visit(db_session, case_factory(state="in_review"), ph.sha(data))
     county_user = bearer(make_user("photo-county", roles=("county",), jurisdiction=county))
     assert client.get(f"/api/v1/photos/{ph.sha(data)}/original", headers=county_user).status_code == 200
 
@@ -391,11 +407,12 @@ def s3_app(app):
             app.extensions["doorstep_store"] = previous
 
 
-def test_photos_go_to_s3_when_it_is_the_store(s3_app, client, inv, office):
+def test_photos_go_to_s3_when_it_is_the_store(s3_app, client, inv, office, db_session, case_factory):
     data = new_photo(6)
     name = ph.sha(data)
     assert put(client, data, inv).status_code == 201
     assert put(client, data, inv).status_code == 200
+    ph.name_in_visit(db_session, case_factory(state="in_review"), name)
     assert s3_app.get(f"originals/{name}") == data
     assert s3_app.exists(f"display/{name}.jpg") and s3_app.exists(f"thumbs/{name}.jpg")
     display = client.get(f"/api/v1/photos/{name}/display", headers=inv)
@@ -447,21 +464,11 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from waitress.server import create_server
-
-    from server import create_app
     from server.accounts.models import User, UserRole
     from server.core.auth import hash_password
-    from server.core.migrate import upgrade
     from server.core.models import Jurisdiction
 
-    url = fresh_database(tmp_path_factory, "photos_live")
-    upgrade(url)
-    store_dir = tmp_path_factory.mktemp("photos_live_store")
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "photos-live", "TESTING": False,
-                      "PHOTO_STORE": str(store_dir)})
-    with app.app_context():
-        session = app.extensions["doorstep_db"].session
+    def seed(session):
         county = Jurisdiction(code="LIVE-C", name="测试县", kind="county")
         community = Jurisdiction(code="LIVE-1", name="测试社区", kind="community", parent=county,
                                  location=point_wkt(29.797, 119.691))
@@ -478,22 +485,19 @@ def live(tmp_path_factory):
             user = User(username=username, display_name=username, password_hash=hashed, jurisdiction_id=place.id)
             user.role_rows = [UserRole(role="investigator")]
             session.add(user)
-        session.commit()
-    server = create_server(app, host="127.0.0.1", port=0, threads=24)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
-    tokens = {}
-    for key, username in (("inv", "live-inv"), ("tight", "tight-inv")):
-        req = urllib.request.Request(base + "/api/v1/auth/token", method="POST",
-                                     data=json.dumps({"username": username, "password": PASSWORD,
-                                                      "device_name": "tablet"}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            tokens[key] = json.loads(r.read())["token"]
-    yield Live(base, app, store_dir, tokens)
-    server.close()
-    app.extensions["doorstep_db"].engine.dispose()
+
+    store_dir = tmp_path_factory.mktemp("photos_live_store")
+    with live_app(tmp_path_factory, "photos_live", threads=24, seed=seed,
+                  PHOTO_STORE=str(store_dir)) as (base, app, _):
+        tokens = {}
+        for key, username in (("inv", "live-inv"), ("tight", "tight-inv")):
+            req = urllib.request.Request(base + "/api/v1/auth/token", method="POST",
+                                         data=json.dumps({"username": username, "password": PASSWORD,
+                                                          "device_name": "tablet"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                tokens[key] = json.loads(r.read())["token"]
+        yield Live(base, app, store_dir, tokens)
 
 
 def _all_at_once(n: int, work):

@@ -13,30 +13,20 @@ import sqlalchemy as sa
 
 from server.visits.models import Visit, VisitConflict, VisitMember
 from tests.api.test_visits import hashes_of, visit_body
-from tests.conftest import fresh_database
+from tests.conftest import live_app
 
 N = 50
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from waitress.server import create_server
-
-    from server import create_app
     from server.accounts.models import Team, TeamMember, User, UserRole
     from server.accounts.operations import issue_token
     from server.cases.models import Case, Household
     from server.core.db import point_wkt
-    from server.core.migrate import upgrade
     from server.core.models import Jurisdiction
 
-    url = fresh_database(tmp_path_factory, "visitconc")
-    upgrade(url)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "concurrency", "TESTING": False,
-                      "PHOTO_STORE": str(tmp_path_factory.mktemp("conc_photos"))})
-    db = app.extensions["doorstep_db"]
-    with app.app_context():
-        s = db.session
+    def seed(s):
         county = Jurisdiction(code="330122", name="桐庐县", kind="county")
         community = Jurisdiction(code="330122001001", name="迎春社区", kind="community", parent=county)
         s.add_all([county, community])
@@ -61,14 +51,11 @@ def live(tmp_path_factory):
         s.flush()
         raw, _token = issue_token(s, users[0], "tablet", 30)
         case_ids = [c.id for c in cases]
-        s.commit()
-    server = create_server(app, host="127.0.0.1", port=0, threads=16)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield {"base": f"http://127.0.0.1:{server.effective_port}", "headers": {"Authorization": "Bearer " + raw},
-           "cases": case_ids, "engine": db.engine}
-    server.close()
-    db.engine.dispose()
+        return raw, case_ids
+
+    with live_app(tmp_path_factory, "visitconc", threads=16, seed=seed) as (base, app, (raw, case_ids)):
+        yield {"base": base, "headers": {"Authorization": "Bearer " + raw}, "cases": case_ids,
+               "engine": app.extensions["doorstep_db"].engine}
 
 
 def put_all(live, jobs: list[tuple[uuid.UUID, dict]]) -> list[requests.Response]:

@@ -16,7 +16,7 @@ from server.cases.models import Case, CaseTransition
 from server.core.audit import AuditEvent
 from server.core.validators import make_id_number
 from server.photos.models import Photo
-from server.review.models import CaseReturn
+from server.review.models import CaseReturn, Flag
 from server.sync.models import SyncChange
 from server.visits import operations
 from server.visits import models as vm
@@ -569,3 +569,40 @@ def test_a_witness_answer_outside_yes_no_unsure_is_422(client, db_session, case,
     body = visit_body(case.id)
     body["testimonies"][0]["answers"]["matches_declaration"] = "maybe"
     _refused(client, db_session, case, auth, body, "testimonies.0.answers.matches_declaration")
+
+
+def test_flags_of_an_arriving_visit_are_the_flags_recomputed_from_its_stored_rows(client, db_session, case, auth,
+                                                                                 community, policy):
+    """An arriving visit is flagged from its parsed body, without reading it back; the
+    office's recompute reads the stored rows. Both must say the same, flag for flag."""
+    from server.accounts.models import StaffRelation
+    from server.review.flags import refresh_flags
+
+    body = visit_body(case.id, investigators=["inv-1"],
+                      location={"lat": 29.8071, "lon": 119.6912, "accuracy_m": 75.5},
+                      ended_at="2026-11-20T09:19:00+08:00",
+                      income=[{"member": 0, "kind": "wage", "monthly_amount": "2600"},
+                              {"member": 1, "kind": "scholarship", "monthly_amount": "100.5"}],
+                      assets=[{"category": "vehicle", "description": "轿车", "value": "52000", "count": 1},
+                              {"category": "luxury", "description": "钢琴", "value": "9000", "count": 1,
+                               "disqualifying": True}])
+    body["photos"][0]["taken_at"] = "2026-11-20T07:00:00+08:00"
+    db_session.add(StaffRelation(jurisdiction_id=community.id, staff_name="刘主任", staff_role="caseworker",
+                                 relative_name="李建国", relative_id_number=body["members"][1]["id_number"],
+                                 relation="sibling"))
+    store_photos(db_session, [sha("a-exterior")])
+    visit_id = uuid.uuid4()
+    r = put(client, visit_id, body, auth)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    answered = r.get_json()["flags"]
+    assert {"gps_far_from_home", "gps_inaccurate", "visit_too_short", "too_few_investigators",
+            "photo_outside_visit", "photos_pending", "testimony_contradicts", "disqualifying_asset",
+            "pci_above_standard", "related_to_staff"} <= {f["code"] for f in answered}
+
+    stored = db_session.scalars(sa.select(Flag).where(Flag.visit_id == visit_id).order_by(Flag.id)).all()
+    before = [(f.code, f.severity, f.reason, f.params, f.photo_sha256) for f in stored]
+    assert [(code, severity, reason) for code, severity, reason, _, _ in before] == \
+        [(f["code"], f["severity"], f["reason"]) for f in answered]
+    db_session.expire_all()  # the request changed the case (related_to_staff) under this session
+    again = refresh_flags(db_session, db_session.get(Visit, visit_id))
+    assert [(f.code, f.severity, f.reason, f.params, f.photo_sha256) for f in again] == before
