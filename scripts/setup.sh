@@ -12,6 +12,7 @@ APT_PACKAGES=(
     postgresql-15-postgis-3     # PostGIS for the production database (and the second test run)
     chromium                    # headless browser for the page and PWA tests
     fonts-noto-cjk              # Chinese glyphs in screenshots and PDFs
+    poppler-utils               # pdftotext and pdftoppm: the tests read and render the PDFs
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -60,6 +60,15 @@ def create_app(config: dict | None = None) -> Flask:
     from server.review import views as review_views
 
     app.register_blueprint(review_views.bp)
+    # The rest of a case's life: the panel, public notice, the county's decision and
+    # re-checks, ledgers and the county's dashboard.
+    from server.decisions import views as decision_views
+    from server.ledgers import views as ledger_views
+    from server.panel import views as panel_views
+    from server.publicity import views as publicity_views
+
+    for bp in (panel_views.bp, publicity_views.bp, decision_views.bp, ledger_views.bp):
+        app.register_blueprint(bp)
 
     from server.cli import register
 

@@ -91,4 +91,11 @@ def verify_audit_command():
 
 
 def register(app: Flask) -> None:
+    # Commands that belong to a domain live beside it and join the `doorstep` group here.
+    from server.core import backup
+    from server.decisions import cli as decisions_cli
+
+    for command in (*backup.commands, *decisions_cli.commands):
+        if command.name not in doorstep.commands:
+            doorstep.add_command(command)
     app.cli.add_command(doorstep)

@@ -1,0 +1,23 @@
+"""ledgers and exports
+
+Revision ID: a7c4e0d2b304
+Revises: a7c3e0d2b303
+Create Date: 2026-11-23 12:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+import geoalchemy2
+
+
+revision = 'a7c4e0d2b304'
+down_revision = 'a7c3e0d2b303'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
