@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from server.core.db import Base, UTCDateTime, new_uuid
 
 PANEL_CATEGORIES = ("cadre", "police", "resident_rep")
+JSON = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
 SESSION_STATES = ("scheduled", "open", "closed", "cancelled")
 CHOICES = ("for", "against", "abstain")
 
@@ -72,6 +73,7 @@ class AgendaItem(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     recusals: Mapped[list[Recusal]] = relationship(cascade="all, delete-orphan")
+    proposals: Mapped[list[RecusalProposal]] = relationship(cascade="all, delete-orphan")
 
 
 class Recusal(Base):
@@ -83,6 +85,28 @@ class Recusal(Base):
     panel_member_id: Mapped[int] = mapped_column(sa.ForeignKey("panel_members.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(sa.String(10))  # declared / register
     reason: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class RecusalProposal(Base):
+    """A recusal the register of staff relatives suggests (M21 Art 11): shown to the office,
+    which confirms it (a Recusal with source "register") or, when the register matched the
+    member by name only, dismisses it. Voting on the item waits until each is decided."""
+
+    __tablename__ = "recusal_proposals"
+    __table_args__ = (
+        sa.UniqueConstraint("agenda_item_id", "panel_member_id"),
+        sa.CheckConstraint("state IN ('proposed', 'confirmed', 'dismissed')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agenda_item_id: Mapped[int] = mapped_column(sa.ForeignKey("agenda_items.id", ondelete="CASCADE"), index=True)
+    panel_member_id: Mapped[int] = mapped_column(sa.ForeignKey("panel_members.id", ondelete="CASCADE"))
+    # What the register says: relative's name, relation, whether it names the member's account.
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    by_account: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    state: Mapped[str] = mapped_column(sa.String(10), default="proposed")
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class VoteReceipt(Base):
