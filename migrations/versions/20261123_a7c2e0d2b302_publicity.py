@@ -1,4 +1,5 @@
-"""public notice and objections
+"""public notice and objections: when a notice came down, one notice up per case, and
+the community's notices by state
 
 Revision ID: a7c2e0d2b302
 Revises: a7c1e0d2b301
@@ -16,8 +17,16 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index('ix_notices_community_state', ['community_id', 'state', 'posted_until'], unique=False)
+        batch_op.create_index('uq_notices_case_posted', ['case_id'], unique=True,
+                              sqlite_where=sa.text("state = 'posted'"), postgresql_where=sa.text("state = 'posted'"))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.drop_index('uq_notices_case_posted', sqlite_where=sa.text("state = 'posted'"),
+                            postgresql_where=sa.text("state = 'posted'"))
+        batch_op.drop_index('ix_notices_community_state')
+        batch_op.drop_column('closed_at')

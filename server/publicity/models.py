@@ -18,6 +18,11 @@ class Notice(Base):
     __table_args__ = (
         sa.CheckConstraint("state IN ('posted', 'ended', 'withdrawn')", name="state"),
         sa.CheckConstraint("posted_until >= posted_from", name="dates"),
+        # One notice up per case: a second post for the same pass finds the first.
+        sa.Index("uq_notices_case_posted", "case_id", unique=True,
+                 sqlite_where=sa.text("state = 'posted'"), postgresql_where=sa.text("state = 'posted'")),
+        # The public page and the office's list: a community's notices by state.
+        sa.Index("ix_notices_community_state", "community_id", "state", "posted_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -31,6 +36,12 @@ class Notice(Base):
     state: Mapped[str] = mapped_column(sa.String(10), default="posted")
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the notice came down: sent to the county (ended) or sent back by an objection (withdrawn).
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+CHANNELS = ("in_person", "phone", "letter", "online")
+RESOLUTIONS = ("reinvestigate", "return_to_panel")  # what the office may answer (the model also knows 'dismissed')
 
 
 class Objection(Base):
