@@ -19,7 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
     warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively")
     logging.basicConfig(level=logging.INFO)
 
-    from server.core import auth, errors, i18n
+    from server.core import auth, errors, i18n, security
     from server.core.registry import load_models
     from server.extensions import api, babel, csrf, db, htmx
 
@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    security.init_app(app)  # headers on every answer, ID numbers and secrets kept out of logs
 
     from server.accounts import api as accounts_api
     from server.accounts import views as accounts_views

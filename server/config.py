@@ -45,7 +45,13 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": _bool(env("DOORSTEP_SECURE_COOKIES"), False),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # A browser session ends this long after sign-in, however busy (absolute)…
         "PERMANENT_SESSION_LIFETIME": int(env("DOORSTEP_SESSION_HOURS", "12")) * 3600,
+        # …and this long after its last request (an office computer left signed in).
+        "SESSION_IDLE_MINUTES": int(env("DOORSTEP_SESSION_IDLE_MINUTES", "60")),
+        # Behind a reverse proxy that terminates TLS: how many proxies to believe the
+        # X-Forwarded-For/-Proto/-Host of (0, the default: none; the app faces clients).
+        "PROXY_FIX": env("DOORSTEP_PROXY_FIX", "0"),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("DOORSTEP_TIMEZONE", "Asia/Shanghai"),
         "LOCALES": ["zh_CN", "en"],

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask_babel import gettext as _
 
 from server.accounts import operations
-from server.core.auth import login_required
+from server.core.auth import login_required, start_session
 from server.core.i18n import N_
 from server.extensions import db
 
@@ -49,10 +49,7 @@ def login():
     except operations.InvalidCredentials:
         return render_template("accounts/login.html", username=username, next=nxt,
                                error=_("Wrong username or password.")), 401
-    session.clear()  # a fresh session on sign-in: no fixation
-    session.permanent = True
-    session["uid"] = user.id
-    session["sv"] = user.session_version
+    start_session(user)  # a fresh session on sign-in: no fixation
     return redirect(_safe_next(nxt), code=303)
 
 
@@ -161,9 +158,21 @@ def _user_form_values(target=None) -> dict:
     if target is None:
         return {"username": "", "display_name": "", "jurisdiction": str(g.user.jurisdiction_id), "roles": [],
                 "phone": "", "id_number": ""}
+    # The ID number on file is shown masked beside the field, never put back into it: an
+    # empty field keeps it (see _id_number_to_save).
     return {"username": target.username, "display_name": target.display_name,
             "jurisdiction": str(target.jurisdiction_id), "roles": sorted(target.roles), "phone": target.phone or "",
-            "id_number": target.id_number or ""}
+            "id_number": ""}
+
+
+def _id_number_to_save(target, values: dict) -> str:
+    """What the edit form means for the ID number: a new number typed replaces it, the
+    "remove" box clears it, an empty field keeps the one on file."""
+    if values["id_number"]:
+        return values["id_number"]
+    if request.form.get("remove_id_number"):
+        return ""
+    return target.id_number or ""
 
 
 def _check_user_form(values: dict, places, creating: bool) -> tuple[dict, object]:
@@ -240,8 +249,8 @@ def user_edit(user_id: int):
         if not errors:
             try:
                 operations.update_user(db.session, target, display_name=values["display_name"], roles=values["roles"],
-                                       jurisdiction=place, phone=values["phone"], id_number=values["id_number"],
-                                       actor=g.user)
+                                       jurisdiction=place, phone=values["phone"],
+                                       id_number=_id_number_to_save(target, values), actor=g.user)
                 return redirect(url_for("accounts.user_detail", user_id=target.id), code=303)
             except ValidationProblem as exc:
                 errors = _problem_messages(exc)

@@ -274,7 +274,9 @@ def _render_application(case: Case, status: int = 200, message: str | None = Non
     attachments = queries.attachments_of(db.session, case.id)
     related = queries.related_reasons(db.session, [case.id]).get(case.id, [])
     if status == 200:
-        audit.record_read(db.session, "case", case.id, ["members.id_number"], case_id=case.id)
+        # The ID numbers show masked here; in full only in the case file (its own read).
+        audit.record_read(db.session, "case", case.id, ["household.address", "household.phone", "declaration"],
+                          case_id=case.id)
     team = db.session.get(Team, case.team_id) if case.team_id else None
     actors = queries.display_names(db.session, {t.actor_id for t in case.transitions if t.actor_id})
     return render_template("cases/application.html", case=case, today=today, attachments=attachments,

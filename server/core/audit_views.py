@@ -19,6 +19,7 @@ from server.core import audit, workdays
 from server.core.auth import login_required
 from server.core.errors import NotFound
 from server.core.models import CalendarDay
+from server.core.security import mask_ids
 from server.extensions import db
 
 bp = Blueprint("audit_views", __name__, template_folder="templates")
@@ -99,7 +100,7 @@ def log():
     status = 422 if errors else 200
     return render_template("core/audit.html", values=values, errors=errors, events=events, total=total,
                            page=page, pages=pages, chain=chain, actions=actions, tz=_tz(),
-                           pretty=lambda d: json.dumps(d, ensure_ascii=False, indent=1, sort_keys=True)), status
+                           pretty=lambda d: mask_ids(json.dumps(d, ensure_ascii=False, indent=1, sort_keys=True))), status
 
 
 @bp.route("/admin/audit.csv")
@@ -118,9 +119,12 @@ def export():
     writer.writerow(["id", "at", "actor", "action", "entity", "entity_id", "case_id", "before", "after", "ip",
                      "hash"])
     for e in rows:
+        # ID numbers masked, as on the page: an export leaves the system, the hash still
+        # lets the exact row be checked against the log.
         writer.writerow([e.id, e.at.isoformat(), e.actor_name, e.action, e.entity, e.entity_id,
-                         e.case_id or "", json.dumps(e.before, ensure_ascii=False) if e.before is not None else "",
-                         json.dumps(e.after, ensure_ascii=False) if e.after is not None else "", e.ip or "", e.hash])
+                         e.case_id or "", mask_ids(json.dumps(e.before, ensure_ascii=False)) if e.before is not None else "",
+                         mask_ids(json.dumps(e.after, ensure_ascii=False)) if e.after is not None else "", e.ip or "",
+                         e.hash])
     audit.record(db.session, "audit.exported", "audit_log", rows[-1].id if rows else 0,
                  after={"filters": {k: v for k, v in values.items() if v}, "rows": len(rows),
                         "first_id": rows[0].id if rows else None, "last_id": rows[-1].id if rows else None})

@@ -6,12 +6,13 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
+import time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 
 from server.core.errors import Forbidden, Unauthorized
 
@@ -19,6 +20,13 @@ _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash("doorstep-no-such-user")
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+# A session notes its last use at most this often (seconds): each note is a new cookie.
+SESSION_TOUCH_SECONDS = 60
+# The API takes a bearer token everywhere but here (deny by default: a new endpoint is
+# closed until it is listed). The photo copies an office page shows in <img> also take the
+# browser session; see _cookie_readable.
+PUBLIC_API_ENDPOINTS = {("auth.TokenResource", "POST"), ("api-docs.openapi_json", "GET"),
+                        ("api-docs.openapi_json", "HEAD"), ("api_docs.Docs", "GET"), ("api_docs.Docs", "HEAD")}
 
 
 def hash_password(password: str) -> str:
@@ -97,14 +105,43 @@ def _cookie_readable() -> bool:
     return len(parts) == 6 and parts[1:4] == ["api", "v1", "photos"] and parts[5] in ("thumb", "display")
 
 
+def start_session(user) -> None:
+    """A fresh browser session for `user` (no fixation), with its clocks: signed in at,
+    last used at (seconds since the epoch, inside the signed cookie)."""
+    now = int(time.time())
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["sv"] = user.session_version
+    session["t0"] = session["seen"] = now
+
+
+def session_expired(now: int | None = None) -> bool:
+    """A session ends PERMANENT_SESSION_LIFETIME after sign-in whatever its use, and
+    SESSION_IDLE_MINUTES after its last use (an office computer left signed in)."""
+    now = int(time.time()) if now is None else now
+    started, seen = session.get("t0"), session.get("seen")
+    if not isinstance(started, int) or not isinstance(seen, int):
+        return True
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    idle = current_app.config.get("SESSION_IDLE_MINUTES", 60) * 60
+    return now - started > lifetime or now - seen > idle or seen > now + SESSION_TOUCH_SECONDS
+
+
 def _load_session_user(db, User) -> None:  # noqa: N803 - the model class, passed to avoid an import cycle
     uid = session.get("uid")
     if uid is None:
+        return
+    now = int(time.time())
+    if session_expired(now):
+        session.clear()
         return
     user = db.session.get(User, uid)
     if user is None or not user.active or session.get("sv") != user.session_version:
         session.clear()
         return
+    if now - session["seen"] >= SESSION_TOUCH_SECONDS:
+        session["seen"] = now
     g.user = user
 
 
@@ -152,6 +189,18 @@ def _touch_token(response):
     return response
 
 
+def _api_needs_token():
+    """Deny by default: an API request without a valid token is a 401 before its body is
+    even read (no schema error tells a stranger what an endpoint expects)."""
+    if (not request.path.startswith("/api/") or request.url_rule is None or g.get("user") is not None
+            or (request.endpoint, request.method) in PUBLIC_API_ENDPOINTS or request.method == "OPTIONS"):
+        return None
+    if g.get("auth_problem") is not None:
+        raise g.auth_problem
+    raise Unauthorized("Sign in first.")
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_load_user)
+    app.before_request(_api_needs_token)
     app.after_request(_touch_token)
