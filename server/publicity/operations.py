@@ -25,6 +25,7 @@ from server.core import audit
 from server.core.audit import AuditEvent
 from server.core.db import utcnow
 from server.core.errors import Conflict, ValidationProblem
+from server.core.i18n import N_
 from server.policy.queries import version_in_force
 from server.policy.settings import DEFAULT_SETTINGS, PolicySettings, merge_defaults
 from server.publicity import queries
@@ -44,23 +45,23 @@ _REVIEWED_VISIT_STATES = ("in_review", "accepted")
 class NoticeNotAllowed(Conflict):
     """Only a case the panel passed (state publicity) is posted."""
 
-    code, title = "notice-not-allowed", "No notice for this case"
+    code, title = "notice-not-allowed", N_("No notice for this case")
 
 
 class ObjectionNotAllowed(Conflict):
     """An objection is recorded only while the notice is up (M21 Art 19: during posting)."""
 
-    code, title = "objection-not-allowed", "Not in the posting period"
+    code, title = "objection-not-allowed", N_("Not in the posting period")
 
 
 class ObjectionAnswered(Conflict):
-    code, title = "objection-answered", "The objection was already answered"
+    code, title = "objection-answered", N_("The objection was already answered")
 
 
 class PostingNotFinished(Conflict):
     """The case goes to the county only after the whole posting period with no objection open."""
 
-    code, title = "posting-not-finished", "The posting is not over"
+    code, title = "posting-not-finished", N_("The posting is not over")
 
 
 class AlreadyDone(Exception):
