@@ -413,3 +413,26 @@ def test_letters_follow_the_case_access_rules(client, sign_in, db_session, await
     client.post("/logout", data={"csrf_token": form_of(html_of(client), "/logout")["csrf_token"]})
     sign_in(investigator.username)
     assert client.get(f"/decisions/letters/{d.id}").status_code == 403
+
+
+def test_a_county_reviewer_related_to_the_household_does_not_decide(client, sign_in, db_session, awaiting_decision,
+                                                                   county_user, county):
+    """M21 Art 11: a relative's case is seen, not decided (403, logged)."""
+    from server.accounts.models import StaffRelation
+
+    case = awaiting_decision()
+    member = case.household.members[0]
+    db_session.add(StaffRelation(jurisdiction_id=county.id, staff_user_id=county_user.id,
+                                 staff_name=county_user.display_name, staff_role="county", relative_name=member.name,
+                                 relative_id_number=member.id_number, relation="sibling"))
+    db_session.flush()
+    sign_in(county_user.username)
+    page = open_page(client, f"/decisions/{case.id}?lang=en")
+    assert "not decide on it" in page and 'data-testid="approve"' not in page
+    token = form_of(page, "/logout")["csrf_token"]
+    r = client.post(f"/decisions/{case.id}", data={"csrf_token": token, "decision": "approve",
+                                                   "version": str(case.version), "stability": "stable"})
+    assert r.status_code == 403
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).state == "county_review" and decisions_of(db_session, case) == []
+    assert [e.after.get("acting") for e in events(db_session, case.id, "access.denied")] == [True]
