@@ -195,6 +195,11 @@ def household(case_id: str):
     case = db.session.get(Case, cid)
     allowed = {p.id for p in _places()}
     if case is None or case.community_id not in allowed:
+        if case is not None:  # a case outside the admin's county: refused, and on record
+            from server.core import audit
+
+            db.keep_on_error()
+            audit.record(db.session, "access.denied", "case", case.id, case_id=case.id, after={"page": request.path})
         raise NotFound()
     household_in = impact.household_in(db.session, case)
     today = local_today()
