@@ -16,7 +16,7 @@ from server.cases.models import Household, Member
 from server.core.models import Jurisdiction
 from server.publicity.models import Notice, Objection
 from server.visits.models import IncomeItem, VisitMember
-from server.visits.models import Testimony as TestimonyRow
+from server.visits.models import Testimony as WitnessStatement
 
 # What a page may say about health or disability: nothing. These words (and the codes)
 # would only be there if a member's record leaked.
@@ -52,7 +52,7 @@ def _sensitive(session) -> dict[str, set[str]]:
         values["address"].add(address)
         if phone:
             values["phone"].add(phone)
-    for contact, witness in session.execute(sa.select(TestimonyRow.contact, TestimonyRow.witness_name)):
+    for contact, witness in session.execute(sa.select(WitnessStatement.contact, WitnessStatement.witness_name)):
         if contact:
             values["phone"].add(contact)
     for name, contact in session.execute(sa.select(Objection.objector_name, Objection.contact)):
