@@ -436,3 +436,33 @@ def test_a_county_reviewer_related_to_the_household_does_not_decide(client, sign
     db_session.expire_all()
     assert db_session.get(Case, case.id).state == "county_review" and decisions_of(db_session, case) == []
     assert [e.after.get("acting") for e in events(db_session, case.id, "access.denied")] == [True]
+
+
+def test_the_case_file_section_lists_the_decisions_with_their_letters(app, db_session, awaiting_decision,
+                                                                       county_user, office):
+    """decisions/_case_section.html, as the office's case file includes it."""
+    from flask import g, render_template_string
+
+    from server.decisions import queries
+
+    case = awaiting_decision()
+    d = operations.decide(db_session, case, county_user, "approve", "", stability="unstable",
+                          today=dt.date(2026, 12, 15))
+    with app.test_request_context("/?lang=en"):
+        g.user = office
+        html = render_template_string('{% include "decisions/_case_section.html" %}',
+                                      **queries.case_section(db_session, case))
+    assert 'data-outcome="approved"' in html and str(d.allowance) in html and "2027-01" in html
+    assert f"/decisions/letters/{d.id}" in html and f"/decisions/letters/{d.id}.pdf" in html
+    assert "Next re-check due 2027-07-01." in html and county_user.display_name in html
+
+
+def test_the_pages_speak_chinese_by_default_and_english_on_request(client, sign_in, awaiting_decision, county_user):
+    case = awaiting_decision()
+    sign_in(county_user.username)
+    zh = open_page(client, f"/decisions/{case.id}?lang=zh_CN")
+    assert "县级审批决定" in zh and "批准" in zh and "书面理由" in zh and "County decisions" not in zh
+    assert "等待县级审批的案件" in open_page(client, "/decisions")
+    assert "启动到期复核" in open_page(client, "/rechecks")
+    en = open_page(client, f"/decisions/{case.id}?lang=en")
+    assert "Written reason (required to reject)" in en and "县级审批决定" not in en
