@@ -42,11 +42,8 @@ class PdfFetchRefused(ValueError):
     """A document asked for something outside the app (rendering never goes online)."""
 
 
-def _fetcher(url: str, *args, **kwargs):
-    from weasyprint.urls import default_url_fetcher
-
-    if url.startswith("data:"):
-        return default_url_fetcher(url)
+def _local_file(url: str) -> tuple[bytes, str | None] | None:
+    """The bytes of one of the app's own static files named by `url`, if it is one."""
     static_prefix = "/static/"
     path = url.split("://", 1)[-1]
     path = path[path.find("/"):] if "://" in url else path
@@ -54,15 +51,33 @@ def _fetcher(url: str, *args, **kwargs):
         root = Path(current_app.static_folder).resolve()
         file = (root / path[len(static_prefix):]).resolve()
         if root in file.parents and file.is_file():
-            return {"string": file.read_bytes(), "mime_type": mimetypes.guess_type(file.name)[0]}
-    raise PdfFetchRefused(f"not fetched while rendering a PDF: {url[:80]}")
+            return file.read_bytes(), mimetypes.guess_type(file.name)[0]
+    return None
+
+
+def _fetcher():
+    """WeasyPrint's URL fetcher (a URLFetcher since WeasyPrint 68) that answers `data:`
+    URIs and the app's static files, and refuses everything else."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class LocalOnly(URLFetcher):
+        def fetch(self, url, headers=None):
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            found = _local_file(url)
+            if found is not None:
+                body, mime = found
+                return URLFetcherResponse(url, body, {"Content-Type": mime or "application/octet-stream"})
+            raise PdfFetchRefused(f"not fetched while rendering a PDF: {url[:80]}")
+
+    return LocalOnly(allowed_protocols=("data",))
 
 
 def html_to_pdf(html: str) -> bytes:
     """The PDF of a whole HTML document (A4, the print stylesheet above first)."""
     from weasyprint import CSS, HTML
 
-    document = HTML(string=html, base_url="/", url_fetcher=_fetcher)
+    document = HTML(string=html, base_url="/", url_fetcher=_fetcher())
     return document.write_pdf(stylesheets=[CSS(string=PRINT_CSS)])
 
 
