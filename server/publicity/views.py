@@ -15,7 +15,7 @@ import datetime as dt
 import secrets
 from pathlib import Path
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
+from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l

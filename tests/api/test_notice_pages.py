@@ -87,6 +87,21 @@ def test_public_page_leaves_out_notices_not_up(client, db_session, posted, offic
     assert future.posted_from.isoformat() not in html and past.posted_until.isoformat() not in html
 
 
+def test_public_page_costs_the_same_few_queries_however_many_notices(app, client, posted, community):
+    from tests.review_fixtures import QueryCounter
+
+    posted()
+    engine = app.extensions["doorstep_db"].engine
+    with QueryCounter(engine) as one:
+        assert client.get(f"/notices?community={community.code}").status_code == 200
+    for _ in range(4):
+        posted()
+    with QueryCounter(engine) as five:
+        html = client.get(f"/notices?community={community.code}").get_data(as_text=True)
+    assert html.count('data-testid="public-notice"') == 5
+    assert five.count == one.count <= 3
+
+
 def test_unknown_community_is_404(client):
     assert client.get("/notices?community=NOPE").status_code == 404
 
