@@ -19,6 +19,10 @@ CRITERIA = {"need": _l("Need"), "housing": _l("Housing"), "health": _l("Health")
 SOURCES = {"declared": _l("declared"), "register": _l("register of staff relatives")}
 PROPOSAL_STATES = {"proposed": _l("proposed"), "confirmed": _l("confirmed"), "dismissed": _l("dismissed")}
 
+# Survey words the review's table does not have yet (work status), for the case summary.
+EXTRA_WORDS = {"retired": _l("retired"), "student": _l("student"), "farming": _l("farming"),
+               "flexible": _l("flexible work")}
+
 
 class _Table(dict):
     def __missing__(self, key):

@@ -490,8 +490,16 @@ def parse_scores(raw: dict[str, str], criteria) -> tuple[dict[str, Decimal], dic
 
 def check_may_vote(session: Session, ps: PanelSession, item: AgendaItem, member: PanelMember | None,
                    user: User) -> None:
-    """Raise why `user` may not vote on `item` now; return quietly if they may."""
-    if member is None or member.session_id != ps.id or member.user_id != user.id:
+    """Raise why `user` may not vote on `item` now; return quietly if they may. A member
+    without an account votes on the chairing office's tablet, handed to them."""
+    from server.panel import access
+
+    if member is None or member.session_id != ps.id:
+        raise MayNotVote(_("You do not sit on this session."))
+    if member.user_id is None:
+        if not access.can_manage(user, ps):
+            raise MayNotVote(_("A member without an account votes on the office's tablet."))
+    elif member.user_id != user.id:
         raise MayNotVote(_("You do not sit on this session."))
     if ps.state != "open":
         raise VotingClosed(_("The session is not open."))
@@ -505,7 +513,7 @@ def check_may_vote(session: Session, ps: PanelSession, item: AgendaItem, member:
                                                   Recusal.panel_member_id == member.id)) is not None:
         raise MayNotVote(_("You have recused yourself from this case; you do not vote or score on it."))
     case = session.get(Case, item.case_id)
-    if not case_access.can_act_on_case(user, case):
+    if member.user_id is not None and not case_access.can_act_on_case(user, case):
         # M21 Art 11: the register names the member as a relative of the household.
         raise MayNotVote(_("The register of staff relatives relates you to this household; you do not vote on it."))
     if _voted(session, item.id, member.id):
@@ -687,16 +695,12 @@ def decode_signature(data_url: str | None) -> bytes:
 
 def _has_ink(img) -> bool:
     """Enough visible, dark pixels to be a stroke (an untouched canvas has none)."""
+    from PIL import ImageChops
+
     rgba = img.convert("RGBA")
-    if rgba.width * rgba.height > 4_000_000:
-        return False
-    inked = 0
-    for r, g, b, a in rgba.getdata():
-        if a > 32 and r + g + b < 600:
-            inked += 1
-            if inked >= 20:
-                return True
-    return False
+    visible = rgba.getchannel("A").point(lambda v: 255 if v > 32 else 0)
+    dark = rgba.convert("L").point(lambda v: 255 if v < 200 else 0)
+    return ImageChops.multiply(visible, dark).histogram()[255] >= 20
 
 
 def save_signature(session: Session, ps: PanelSession, member: PanelMember, png: bytes, actor: User) -> str:

@@ -40,12 +40,15 @@ _REVIEWED = ("in_review", "accepted")
 
 
 def ratio(value: Decimal) -> Fraction:
-    """A policy ratio as an exact fraction. Policies write ⅔ as "0.6667": a ratio within
-    1/10,000 of a fraction with a denominator up to 12 is read as that fraction, so 4 of 6
-    is ⅔ and passes, while a ratio like 0.51 is taken exactly as written."""
+    """A policy ratio as an exact fraction. Policies write ⅔ as "0.6667" (or "0.667"): a
+    ratio that is a fraction with a denominator up to 12, rounded to the places it is
+    written with, is read as that fraction, so 4 of 6 is ⅔ and passes; any other ratio
+    (0.51, 0.66) is taken exactly as written."""
     exact = Fraction(value)
     simple = exact.limit_denominator(12)
-    return simple if abs(simple - exact) <= Fraction(1, 10_000) else exact
+    places = -value.as_tuple().exponent if isinstance(value, Decimal) else 4
+    half_unit = Fraction(1, 2 * 10 ** max(places, 0))
+    return simple if abs(simple - exact) < half_unit else exact
 
 
 def needed(count: int, share: Decimal) -> int:
@@ -234,6 +237,8 @@ def session_view(session: Session, ps: PanelSession) -> SessionView:
         closed = [i.id for i in items if i.state == "closed"]
         if closed:
             averages = criterion_averages(session, closed)
+    rules = rules_for(session, ps)
+    order = list(rules.criteria)
     present = {m.id for m in members if m.present}
     views = []
     for item in items:
@@ -241,10 +246,15 @@ def session_view(session: Session, ps: PanelSession) -> SessionView:
         rec = recusals[item.id]
         views.append(ItemView(item=item, case=case, household=households[case.household_id], recused=rec,
                               proposals=proposals[item.id], voted=voted[item.id],
-                              eligible=len(present - set(rec)), criteria=averages.get(item.id, {})))
-    rules = rules_for(session, ps)
+                              eligible=len(present - set(rec)), criteria=_in_order(averages.get(item.id, {}), order)))
     return SessionView(ps=ps, community=session.get(Jurisdiction, ps.community_id), members=members, items=views,
                        rules=rules, quorum=quorum(members, rules))
+
+
+def _in_order(averages: dict[str, Decimal], order: list[str]) -> dict[str, Decimal]:
+    """The policy's criteria in its own order, then any others (an older policy's) by name."""
+    keys = [c for c in order if c in averages] + sorted(set(averages) - set(order))
+    return {c: averages[c] for c in keys}
 
 
 def criterion_averages(session: Session, item_ids: list[int]) -> dict[int, dict[str, Decimal]]:

@@ -30,7 +30,7 @@ from server.core.errors import Forbidden, NotFound, Problem, ValidationProblem
 from server.core.models import Jurisdiction
 from server.extensions import db, htmx
 from server.panel import access, operations, queries
-from server.panel.labels import criterion_label, relation_label, translated
+from server.panel.labels import EXTRA_WORDS, criterion_label, relation_label, translated
 from server.panel.models import PANEL_CATEGORIES, AgendaItem, PanelMember, PanelSession, RecusalProposal
 
 bp = Blueprint("panel", __name__, template_folder="templates", static_folder="static",
@@ -61,7 +61,9 @@ def _common() -> dict:
     from server.review.labels import translated as review_words
 
     locale = _locale()
-    return dict(L=translated(), W=review_words("word", "flag", "severity"), locale_code=locale,
+    words = review_words("word", "flag", "severity")
+    words.word.update({k: str(v) for k, v in EXTRA_WORDS.items() if k not in words.word})
+    return dict(L=translated(), W=words, locale_code=locale,
                 criterion_label=criterion_label, relation_label=relation_label, flag_text=flag_text,
                 reason_text=engine.reason_text, share=lambda r: str(queries.ratio(r)),
                 income_label=lambda kind: engine._LABELS["kind"].get(kind, {}).get(locale, kind))
@@ -509,7 +511,8 @@ def my_session(session_id: int):
 
 
 def _render_ballot(ps: PanelSession, member: PanelMember, item: AgendaItem, status: int = 200,
-                   message: str | None = None, errors: dict | None = None, typed: dict | None = None):
+                   message: str | None = None, errors: dict | None = None, typed: dict | None = None,
+                   proxy: bool = False):
     from server.cases.lifecycle import local_today
 
     view = queries.session_view(db.session, ps)
@@ -526,10 +529,17 @@ def _render_ballot(ps: PanelSession, member: PanelMember, item: AgendaItem, stat
         audit.record_read(db.session, "case", iv.case.id, READ_FIELDS, case_id=iv.case.id)
     if status >= 400:
         db.keep_on_error()  # the read is on record even when the answer is a refusal
+    if proxy:
+        urls = {"vote": url_for("panel.proxy_ballot", session_id=ps.id, item_id=item.id, member_id=member.id),
+                "back": url_for("panel.session", session_id=ps.id) + f"#item-{item.id}", "recuse": None}
+    else:
+        urls = {"vote": url_for("panel.vote", session_id=ps.id, item_id=item.id),
+                "back": url_for("panel.my_session", session_id=ps.id),
+                "recuse": url_for("panel.declare_recusal", session_id=ps.id, item_id=item.id)}
     return render_template("panel/ballot.html", v=view, ps=ps, me=member, iv=iv, s=summary, may_vote=may_vote,
                            why=why, recused=recused, voted=member.id in iv.voted, message=message,
                            errors=errors or {}, typed=typed or {}, local=_local, needed=queries.needed,
-                           **_common()), status
+                           proxy=proxy, urls=urls, **_common()), status
 
 
 @bp.route("/panel/my/<int:session_id>/cases/<int:item_id>")
@@ -539,27 +549,48 @@ def ballot(session_id: int, item_id: int):
     return _render_ballot(ps, member, _item_or_404(ps, item_id))
 
 
-@bp.route("/panel/my/<int:session_id>/cases/<int:item_id>/vote", methods=["POST"])
-@roles_required("panel")
-def vote(session_id: int, item_id: int):
-    ps, member = _seat_or_404(session_id)
-    item = _item_or_404(ps, item_id)
+def _cast(ps: PanelSession, member: PanelMember, item: AgendaItem, proxy: bool, back: str):
+    session_id, item_id, member_id = ps.id, item.id, member.id
     scores = {k.split(".", 1)[1]: v for k, v in request.form.items() if k.startswith("score.")}
     typed = {"choice": request.form.get("choice", ""), "score": scores}
     try:
         operations.cast_vote(db.session, item, member, g.user, request.form.get("choice", ""), scores)
     except ValidationProblem as exc:
         db.session.rollback()
-        return _render_ballot(ps, member, db.session.get(AgendaItem, item_id), 422, _("Please correct the marked fields."),
-                              exc.extra["errors"], typed)
+        return _render_ballot(db.session.get(PanelSession, session_id), db.session.get(PanelMember, member_id),
+                              db.session.get(AgendaItem, item_id), 422, _("Please correct the marked fields."),
+                              exc.extra["errors"], typed, proxy=proxy)
     except Problem as exc:
         db.session.rollback()
-        ps, member = _seat_or_404(session_id)
-        return _render_ballot(ps, member, db.session.get(AgendaItem, item_id), exc.status,
-                              (exc.detail or exc.title) + " " + _("Nothing was recorded."))
+        return _render_ballot(db.session.get(PanelSession, session_id), db.session.get(PanelMember, member_id),
+                              db.session.get(AgendaItem, item_id), exc.status,
+                              (exc.detail or exc.title) + " " + _("Nothing was recorded."), proxy=proxy)
     # The choice is not repeated here or anywhere: the page says only that the vote counts.
-    flash(_("Your vote is recorded, anonymously."), "ok")
-    return redirect(url_for("panel.my_session", session_id=ps.id), code=303)
+    flash(_("The vote of %(name)s is recorded, anonymously.", name=member.name) if proxy
+          else _("Your vote is recorded, anonymously."), "ok")
+    return redirect(back, code=303)
+
+
+@bp.route("/panel/my/<int:session_id>/cases/<int:item_id>/vote", methods=["POST"])
+@roles_required("panel")
+def vote(session_id: int, item_id: int):
+    ps, member = _seat_or_404(session_id)
+    return _cast(ps, member, _item_or_404(ps, item_id), False, url_for("panel.my_session", session_id=ps.id))
+
+
+@bp.route("/panel/sessions/<int:session_id>/items/<int:item_id>/ballot/<int:member_id>", methods=["GET", "POST"])
+@roles_required("office")
+def proxy_ballot(session_id: int, item_id: int, member_id: int):
+    """The ballot of a member without an account, on the chairing office's tablet handed
+    to them: the same screen, the same anonymity."""
+    ps = _managed(session_id)
+    item = _item_or_404(ps, item_id)
+    member = db.session.get(PanelMember, member_id)
+    if member is None or member.session_id != ps.id or member.user_id is not None:
+        raise NotFound(_("No such member without an account on this panel."))
+    if request.method == "GET":
+        return _render_ballot(ps, member, item, proxy=True)
+    return _cast(ps, member, item, True, url_for("panel.session", session_id=ps.id) + f"#item-{item.id}")
 
 
 @bp.route("/panel/my/<int:session_id>/cases/<int:item_id>/recuse", methods=["POST"])

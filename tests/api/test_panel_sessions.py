@@ -265,3 +265,35 @@ def test_pages_are_out_of_scope_for_others(browser_, make_user, make_community, 
     browser_.as_(admin)
     browser_.get("/panel/sessions", status=403)
     browser_.get(f"/panel/my/{ps.id}", status=403)
+
+
+def test_a_member_without_an_account_votes_on_the_office_tablet(browser_, office, panelists, panel_case, make_session,
+                                                                db_session):
+    from server.panel.models import PanelMember
+
+    ps = make_session([panel_case()])
+    ps.members.append(PanelMember(user_id=None, name="金德明", category="resident_rep"))
+    db_session.flush()
+    ps = opened(db_session, ps, office, present=7)
+    (item,) = items(db_session, ps)
+    paper = next(m for m in members(db_session, ps) if m.user_id is None)
+    browser_.as_(office)
+    browser_.post(f"/panel/sessions/{ps.id}/items/{item.id}/start")
+    page = browser_.get(f"/panel/sessions/{ps.id}")
+    assert f"/items/{item.id}/ballot/{paper.id}" in page and "Ballot of 金德明" in page
+    ballot = browser_.get(f"/panel/sessions/{ps.id}/items/{item.id}/ballot/{paper.id}")
+    assert "hand it to them to vote alone" in ballot and 'name="score.need"' in ballot
+    r = browser_.post(f"/panel/sessions/{ps.id}/items/{item.id}/ballot/{paper.id}", {"choice": "for", **SCORES})
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/panel/sessions/{ps.id}#item-{item.id}")
+    assert counts(db_session, item.id) == (1, 1, 5)
+    assert db_session.scalar(sa.select(VoteReceipt.panel_member_id).where(VoteReceipt.agenda_item_id == item.id)) \
+        == paper.id
+    # Once, and only for members without an account: the others vote on their own devices.
+    r = browser_.post(f"/panel/sessions/{ps.id}/items/{item.id}/ballot/{paper.id}", {"choice": "for", **SCORES})
+    assert r.status_code == 409
+    seat = members(db_session, ps)[0]
+    browser_.get(f"/panel/sessions/{ps.id}/items/{item.id}/ballot/{seat.id}", status=404)
+    browser_.as_(panelists[0])
+    assert browser_.post(f"/panel/sessions/{ps.id}/items/{item.id}/ballot/{paper.id}",
+                         {"choice": "for", **SCORES}).status_code == 403
+    assert counts(db_session, item.id) == (1, 1, 5)
