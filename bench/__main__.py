@@ -146,6 +146,17 @@ def main() -> None:
     print("\n== tablet app (bench/pwa.py) ==")
     pwa.print_table(pwa.run())
     # --- end tablet app ---
+    # --- reconnect storm (bench/storm.py, "Prove it" item 5): 200 tablets online at once against
+    # gunicorn (4 workers) on PostgreSQL; hard stop 10 minutes; its figures join the baseline table ---
+    from bench import storm
+
+    print("\n== reconnect storm (bench/storm.py) ==")
+    storm_result = storm.run()
+    storm.print_table(storm_result)
+    print(f"figures saved to {storm.save(storm_result).relative_to(HERE.parent)}")
+    for key, (label, value) in storm.figures(storm_result).items():
+        figures[key], labels[key] = value, label
+    # --- end reconnect storm ---
 
     baseline = json.loads(BASELINE.read_text())["figures"] if BASELINE.exists() else {}
     width = max(len(v) for v in labels.values())
