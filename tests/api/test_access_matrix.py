@@ -34,6 +34,7 @@ from server.cases.models import Attachment, Case
 from server.core.audit import AuditEvent
 from server.core.db import Base
 from server.core.models import CalendarDay, Jurisdiction
+from server.core.validators import make_id_number
 from server.panel.models import AgendaItem, PanelMember, PanelSession
 from server.visits.models import VisitConflict
 from tests.access_table import (DENIED, FORBIDDEN, HIDDEN, LOGIN, OK, ROLES, SCOPE, SKIPPED, TABLE, Row)
@@ -44,6 +45,8 @@ from tests.review_fixtures import bearer, store_photos, team, visit_body  # noqa
 # Signing out ends the role's session or token: those rows run last.
 SIGN_OUT = ("POST /logout", "DELETE /api/v1/auth/token")
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+STAFF_ID = make_id_number("330122", dt.date(1990, 1, 1), 5, "M")
+RELATIVE_ID = make_id_number("330122", dt.date(1988, 8, 8), 6, "F")
 # Answers that refuse a request for its content, which an allowed sender may get.
 CONTENT_REFUSALS = {400, 409, 422}
 
@@ -110,7 +113,7 @@ class World:
 
     def fresh_relation(self) -> StaffRelation:
         rel = StaffRelation(jurisdiction_id=self.community.id, staff_name=f"员工{next(self._days)}", staff_role="office",
-                            relative_name="某亲属", relative_id_number="330122199001011235", relation="sibling")
+                            relative_name="某亲属", relative_id_number=RELATIVE_ID, relation="sibling")
         self.session.add(rel)
         self.session.flush()
         return rel
@@ -292,7 +295,7 @@ def world(app, client, db_session, county, community, make_community, make_user,
                   members=[TeamMember(user_id=make_user("inv-c", roles=("investigator",),
                                                         jurisdiction=community_b).id)])
     db_session.add_all([team_b, team_c])
-    target = make_user("target-a", roles=("office",), id_number="330122199001011235")
+    target = make_user("target-a", roles=("office",), id_number=STAFF_ID)
     _raw, target_token = issue_token(db_session, target, "target tablet", 30)
 
     # The case: team A's, its visit sent through the API with a real photo among stubs.
