@@ -35,6 +35,7 @@ from server.core.workdays import Calendar
 from server.panel.models import AgendaItem, PanelMember, PanelSession, Recusal, Score, Vote, VoteReceipt
 from server.policy.models import PolicyVersion
 from server.publicity.models import Notice, Objection
+from server.publicity.operations import mask_name  # one masking rule for the demo and real notices
 from server.review.models import CaseReturn
 from server.sync.models import Counter as SyncCounter
 from server.sync.models import SyncChange
@@ -210,16 +211,6 @@ STORIES = {
 STABLE_KINDS = ("single_elderly", "elderly_couple", "elderly_disabled_child")
 UNSTABLE_KINDS = ("family", "single_parent", "three_gen", "ill_head", "with_parent")
 WORK_CITIES = ("杭州", "富阳", "桐庐县城", "义乌", "宁波", "上海")
-
-
-def mask_name(name: str) -> str:
-    """The head's name as a public notice shows it (M21 Art 19, 24): 张*三, 张*, 申**娟."""
-    name = (name or "").strip()
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 # --- small helpers ----------------------------------------------------------------------
