@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from server.cases.lifecycle import RECEIVING, overdue_clauses
 from server.cases.models import STATES, Case, CaseTransition, Decision, Household, Member
+from server.core.security import mask_id_number
 from server.core.workdays import Calendar
 from server.ledgers.access import Scope
 from server.policy.queries import settings_in_force
@@ -50,15 +51,9 @@ MAX_PER_PAGE = 500
 
 def mask_id(id_number: str | None) -> str:
     """A national ID as every export shows it: the region code and the last four kept,
-    the birth date and sequence starred (330102********1234)."""
-    if not id_number:
-        return ""
-    n = len(id_number)
-    if n <= 4:
-        return "*" * n
-    if n < 10:
-        return "*" * (n - 4) + id_number[-4:]
-    return id_number[:6] + "*" * (n - 10) + id_number[-4:]
+    the birth date and sequence starred (330102********1234); the one rule of
+    server.core.security, so pages, exports and logs agree."""
+    return mask_id_number(id_number)
 
 
 def first_of_month(day: dt.date) -> dt.date:

@@ -223,7 +223,8 @@ def _build(fmt: str, columns, batches, totals_row, sheet: str, period: str, scop
     return exports.csv_file(columns, batches, totals_row)
 
 
-@bp.route("/ledgers/payments.<any(xlsx, csv):fmt>")
+@bp.route("/ledgers/payments.xlsx", defaults={"fmt": "xlsx"})
+@bp.route("/ledgers/payments.csv", defaults={"fmt": "csv"})
 @roles_required(*access.LEDGER_ROLES)
 def payments_export(fmt: str):
     scope = _scope()
@@ -246,7 +247,8 @@ def payments_export(fmt: str):
     return _export_response(built, f"payment-list-{month_text}{_slug(scope)}.{fmt}", "payment_list", fmt, filters)
 
 
-@bp.route("/ledgers/active.<any(xlsx, csv):fmt>")
+@bp.route("/ledgers/active.xlsx", defaults={"fmt": "xlsx"})
+@bp.route("/ledgers/active.csv", defaults={"fmt": "csv"})
 @roles_required(*access.LEDGER_ROLES)
 def active_export(fmt: str):
     scope = _scope()
