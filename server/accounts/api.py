@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from server.accounts import operations
 from server.accounts.schemas import TokenIn, TokenOut
 from server.core.auth import login_required
+from server.core.errors import UNAVAILABLE_DOC, problem_docs
 from server.extensions import db
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Device tokens")
@@ -15,8 +16,12 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Device
 class TokenResource(MethodView):
     @blp.arguments(TokenIn)
     @blp.response(201, TokenOut)
-    @blp.alt_response(401, description="Wrong username or password (problem+json invalid-credentials)")
-    @blp.alt_response(403, description="Locked after repeated failures (problem+json account-locked)")
+    @problem_docs(blp, {
+        401: "invalid-credentials: wrong username or password",
+        403: "account-locked: locked after repeated failures, for a while",
+        422: "validation-error naming each bad field",
+        503: UNAVAILABLE_DOC,
+    })
     def post(self, data):
         """Sign a device in once, online: a bearer token for the API."""
         db.keep_on_error()  # a failed attempt must still count towards the lock-out
@@ -30,7 +35,7 @@ class TokenResource(MethodView):
                          "community": {"code": j.code, "name": j.name, "kind": j.kind}}}
 
     @blp.response(204)
-    @blp.alt_response(401, description="No valid token")
+    @problem_docs(blp, {401: "unauthorized / token-revoked / token-expired: no valid token", 503: UNAVAILABLE_DOC})
     @login_required
     def delete(self):
         """Revoke the caller's own token (sign the device out)."""

@@ -1,7 +1,9 @@
 from marshmallow import RAISE, Schema, fields, validate
 
+from server.core.errors import InputSchema
 
-class TokenIn(Schema):
+
+class TokenIn(InputSchema):
     class Meta:
         unknown = RAISE
 

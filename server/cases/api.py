@@ -12,7 +12,7 @@ from server.cases.models import Case
 from server.cases.schemas import CaseOut, TransitionIn, TransitionOut
 from server.core import audit
 from server.core.auth import login_required
-from server.core.errors import NotFound
+from server.core.errors import UNAVAILABLE_DOC, NotFound, problem_docs
 from server.extensions import db
 
 blp = Blueprint("cases_api", __name__, url_prefix="/api/v1/cases", description="Cases and their lifecycle")
@@ -42,7 +42,11 @@ def case_out(case: Case) -> dict:
 @blp.route("/<uuid:case_id>")
 class CaseResource(MethodView):
     @blp.response(200, CaseOut)
-    @blp.alt_response(404, description="No such case in the caller's scope")
+    @problem_docs(blp, {
+        401: "unauthorized / token-revoked / token-expired",
+        404: "not-found: no such case in the caller's scope",
+        503: UNAVAILABLE_DOC,
+    })
     @login_required
     def get(self, case_id):
         """A case's state, deadlines and the moves the caller may make."""
@@ -53,11 +57,15 @@ class CaseResource(MethodView):
 class Transitions(MethodView):
     @blp.arguments(TransitionIn)
     @blp.response(201, TransitionOut)
-    @blp.alt_response(403, description="The caller's role may not make this move (transition-forbidden)")
-    @blp.alt_response(404, description="No such case in the caller's scope")
-    @blp.alt_response(409, description="Not a move of the lifecycle (illegal-transition, with `allowed`), "
-                                       "or the case changed since the caller saw it (stale-case)")
-    @blp.alt_response(422, description="A reason is required")
+    @problem_docs(blp, {
+        401: "unauthorized / token-revoked / token-expired",
+        403: "transition-forbidden: the caller's role may not make this move",
+        404: "not-found: no such case in the caller's scope",
+        409: "illegal-transition: not a move of the lifecycle (with `allowed`); stale-case: the case changed "
+             "since the caller saw it",
+        422: "validation-error: a bad field, or a reason is required",
+        503: UNAVAILABLE_DOC,
+    })
     @login_required
     def post(self, data, case_id):
         """Move a case along the lifecycle."""

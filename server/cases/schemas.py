@@ -1,9 +1,10 @@
 from marshmallow import RAISE, Schema, fields, validate
 
 from server.cases.models import STATES
+from server.core.errors import InputSchema
 
 
-class TransitionIn(Schema):
+class TransitionIn(InputSchema):
     class Meta:
         unknown = RAISE
 

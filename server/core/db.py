@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import logging
 import os
 import uuid
 from decimal import Decimal
@@ -13,6 +14,8 @@ from flask import Flask, current_app, g, has_app_context
 from geoalchemy2 import Geometry
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger("doorstep.db")
 
 # SQLite: a transaction that reads before it writes must take the write lock at BEGIN, or a
 # concurrent writer makes it fail with "database is locked" instead of waiting.
@@ -76,15 +79,23 @@ def point_wkt(lat: float | Decimal, lon: float | Decimal) -> str:
     return f"SRID=4326;POINT({float(lon)} {float(lat)})"
 
 
-def make_engine(url: str, echo: bool = False) -> sa.Engine:
+# PostgreSQL out of reach: a connection attempt gives up after this long, so a request
+# answers 503 database-unavailable instead of hanging on a host that does not answer.
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def make_engine(url: str, echo: bool = False, *, busy_timeout_ms: int | None = None) -> sa.Engine:
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, echo)
+        return _sqlite_engine(url, echo, busy_timeout_ms or SQLITE_BUSY_TIMEOUT_MS)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return sa.create_engine(url, echo=echo, plugins=["geoalchemy2"], pool_pre_ping=True)
+    # pool_pre_ping: a pooled connection the server (or the network) dropped is noticed and
+    # replaced at checkout; the first failed use of one also empties the pool of its peers.
+    return sa.create_engine(url, echo=echo, plugins=["geoalchemy2"], pool_pre_ping=True,
+                            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
 
 
-def _sqlite_engine(url: str, echo: bool) -> sa.Engine:
+def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> sa.Engine:
     import pysqlite3.dbapi2 as sqlite3  # the stdlib module here cannot load extensions
 
     os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
@@ -108,7 +119,7 @@ def _sqlite_engine(url: str, echo: bool) -> sa.Engine:
         # Runs after the plugin's listener: loading SpatiaLite resets busy_timeout to 5 s.
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
@@ -147,7 +158,8 @@ class Database:
     in one process (tests, benchmarks) never share an engine."""
 
     def init_app(self, app: Flask) -> None:
-        state = DatabaseState(make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_ECHO", False)))
+        state = DatabaseState(make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_ECHO", False),
+                                          busy_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS")))
         app.extensions["doorstep_db"] = state
         app.after_request(self._commit_response)
         app.teardown_appcontext(self._teardown)
@@ -175,9 +187,18 @@ class Database:
         if session is None:
             return response
         if response.status_code >= 400 and not g.get("db_keep_on_error"):
-            session.rollback()
-        else:
+            _quietly(session.rollback)
+            return response
+        try:
             session.commit()
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            # The database went away (or was busy) at the last moment: nothing was kept, and
+            # the client is told so (503) and sends again, instead of a 500 or a lost write.
+            from server.core import errors
+
+            log.exception("commit failed")
+            _quietly(session.rollback)
+            return current_app.make_response(errors.problem_response(errors.database_problem(exc)))
         return response
 
     def keep_on_error(self) -> None:
@@ -189,7 +210,14 @@ class Database:
         session: Session | None = g.pop("db_session", None)
         if session is None:
             return
-        try:
-            session.rollback()  # whatever after_request did not commit is not kept
-        finally:
-            session.close()
+        # Whatever after_request did not commit is not kept. On a connection the database
+        # dropped, rolling back can fail too; the answer has already gone, so say it and go on.
+        _quietly(session.rollback)
+        _quietly(session.close)
+
+
+def _quietly(step) -> None:
+    try:
+        step()
+    except Exception:  # noqa: BLE001 - cleanup after the answer; the error is logged
+        log.warning("database cleanup failed", exc_info=True)

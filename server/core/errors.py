@@ -5,10 +5,13 @@ webargs raises, into one shape. Browsers asking for HTML get a page with the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from flask import Flask, json, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -70,6 +73,75 @@ class ValidationProblem(Problem):
 
 class TooLarge(Problem):
     status, code, title = 413, "too-large", "Too large"
+
+
+class ProblemSchema(Schema):
+    """application/problem+json (RFC 9457) in the OpenAPI document. A problem may carry
+    further members of its own (`state`, `allowed`, `visit_id`, `required_roles`, …), so
+    the shape is open: what is declared here is what every problem has, or may have."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True, metadata={"description": "/problems/<code>: stable, for the device to act on"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status again"})
+    detail = fields.String(metadata={"description": "What happened, for a person"})
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "validation-error only: each bad field by path "
+                                                  "(`members.0.id_number`)"})
+    retry_after = fields.Integer(metadata={"description": "busy / database-unavailable: seconds to wait before "
+                                                          "sending the same request again"})
+
+
+def nul_paths(value, prefix: str = "") -> list[str]:
+    """Where a NUL character hides in parsed input ("members.0.name", or "_schema" for a
+    key): no text a person typed contains one, and PostgreSQL cannot store it."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(prefix or "_schema")
+    elif isinstance(value, Mapping):  # a JSON object, or the query string's MultiDict
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                found.append(prefix or "_schema")
+            else:
+                found.extend(nul_paths(item, name))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found.extend(nul_paths(item, f"{prefix}.{i}" if prefix else str(i)))
+    return found
+
+
+class InputSchema(Schema):
+    """Every input of the API: no NUL character anywhere in it, refused by name (422)
+    before any field is read, the same on both databases."""
+
+    @pre_load
+    def _no_nul(self, data, **kwargs):
+        bad = nul_paths(data)
+        if bad:
+            raise ValidationError({path: ["Text cannot contain a NUL character."] for path in bad})
+        return data
+
+
+# Any request that reaches the database may meet it busy or away; the device retries.
+UNAVAILABLE_DOC = ("The database is busy (busy) or out of reach (database-unavailable): nothing was written; "
+                   "send the same request again after `retry_after` seconds")
+
+
+def problem_docs(blp, responses: dict[int, str]):
+    """Declare an operation's error answers in the OpenAPI document, each as
+    application/problem+json of the Problem shape, with what it means."""
+
+    def decorate(view):
+        for status, description in responses.items():
+            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM_JSON,
+                                    description=description)(view)
+        return view
+
+    return decorate
 
 
 def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
@@ -141,7 +213,39 @@ def problem_response(problem: Problem):
     headers = {"Content-Type": PROBLEM_JSON}
     if problem.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="doorstep"'
+    if problem.status == 503:
+        headers["Retry-After"] = str(problem.extra.get("retry_after", 1))
     return body, problem.status, headers
+
+
+class DatabaseBusy(Problem):
+    status, code, title = 503, "busy", "Busy"
+
+
+class DatabaseUnavailable(Problem):
+    status, code, title = 503, "database-unavailable", "The database is out of reach"
+
+
+class InvalidValue(Problem):
+    status, code, title = 422, "invalid-value", "A value the database cannot store"
+
+
+def database_problem(exc: Exception) -> Problem:
+    """What a database error means for the client. Busy (a lock, a serialisation failure,
+    a deadlock, no free connection) and out of reach (connection refused, dropped,
+    the server restarting) are 503s: nothing was written, and the same request sent
+    again later succeeds. A value the database refuses is the input's fault (422).
+    Anything else is ours (500)."""
+    msg = str(getattr(exc, "orig", None) or exc).lower()
+    if isinstance(exc, sa_exc.TimeoutError) or "locked" in msg or "could not serialize" in msg or "deadlock" in msg:
+        return DatabaseBusy("The database is busy; send the same request again.", retry_after=1)
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated
+                                        or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))):
+        return DatabaseUnavailable("The database cannot be reached just now; nothing was written. Send the same "
+                                   "request again.", retry_after=2)
+    if isinstance(exc, sa_exc.DataError):
+        return InvalidValue("A value in the request cannot be stored.")
+    return Problem(None, status=500, code="internal-error", title="Internal error")
 
 
 def init_app(app: Flask) -> None:
@@ -159,13 +263,10 @@ def init_app(app: Flask) -> None:
         return problem_response(problem_from_http(exc))
 
     @app.errorhandler(DBAPIError)
-    def _db(exc: DBAPIError):
+    @app.errorhandler(sa_exc.TimeoutError)
+    def _db(exc: Exception):
         log.exception("database error")
-        msg = str(getattr(exc, "orig", exc)).lower()
-        if "locked" in msg or "could not serialize" in msg or "deadlock" in msg:
-            return problem_response(Problem("The database is busy; try again.", status=503,
-                                            code="busy", title="Busy", retry_after=1))
-        return problem_response(Problem(None, status=500, code="internal-error", title="Internal error"))
+        return problem_response(database_problem(exc))
 
     @app.errorhandler(Exception)
     def _any(exc: Exception):

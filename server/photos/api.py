@@ -18,8 +18,7 @@ from flask_smorest import Blueprint
 
 from server.core import audit
 from server.core.auth import login_required
-from server.core.docs import ProblemOut
-from server.core.errors import PROBLEM_JSON, Forbidden, NotFound, Problem, TooLarge
+from server.core.errors import PROBLEM_JSON, UNAVAILABLE_DOC, Forbidden, NotFound, Problem, ProblemSchema, TooLarge
 from server.core.storage import ObjectMissing, current_store
 from server.extensions import db
 from server.photos import access, operations, queries
@@ -44,7 +43,8 @@ class BadPhotoName(Problem):
 
 
 def _problem(status: int, description: str, **kwargs):
-    return blp.alt_response(status, schema=ProblemOut, content_type=PROBLEM_JSON, description=description, **kwargs)
+    return blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM_JSON, description=description,
+                            **kwargs)
 
 
 def _today() -> dt.date:
@@ -71,7 +71,7 @@ def _read_body(cap: int) -> bytes:
 
 def _visible_photo(sha256: str):
     """The photo if the caller may see it; 404 otherwise (a refusal is logged)."""
-    photo = queries.photo(db.session, sha256)
+    photo = queries.photo(db.session, sha256) if queries.is_sha256(sha256) else None
     if photo is None:
         raise NotFound("No such photo.")
     if not access.can_view_photo(g.user, photo):
@@ -97,7 +97,7 @@ class PhotoResource(MethodView):
     @_problem(422, "The name is not 64 lowercase hex digits (invalid-photo-name); the bytes do not hash to "
                    "it (hash-mismatch); they are not an image (not-an-image) or a broken one "
                    "(corrupt-image); more pixels than the policy allows (too-many-pixels; default 50 MP)")
-    @_problem(503, "The database is busy; try again (busy)")
+    @_problem(503, UNAVAILABLE_DOC)
     @login_required
     def put(self, sha256):
         """Upload a photo under the SHA-256 of its bytes. Safe to repeat: the same photo
@@ -120,11 +120,12 @@ class PhotoResource(MethodView):
     @blp.response(200, description="The server has this photo")
     @_problem(401, "No valid token (unauthorized)")
     @blp.alt_response(404, description="Not stored (yet): send it")
+    @_problem(503, UNAVAILABLE_DOC)
     @login_required
     def head(self, sha256):
         """Is this photo stored? No access check beyond sign-in: only someone holding the
         bytes knows their hash, and the answer tells them nothing else."""
-        if not queries.exists(db.session, sha256):
+        if not queries.is_sha256(sha256) or not queries.exists(db.session, sha256):
             raise NotFound("No such photo.")
         return Response(status=200)
 
@@ -151,6 +152,7 @@ def _derived_docs(what: str):
     def decorate(view):
         view = login_required(view)
         for deco in (  # innermost first, as if stacked bottom-up
+            _problem(503, UNAVAILABLE_DOC),
             _problem(404, "No such photo, or not one the caller may see (not-found)"),
             _problem(401, "No valid token (unauthorized)"),
             blp.alt_response(304, success=True, description="Not modified (If-None-Match had its ETag)"),
@@ -187,6 +189,7 @@ class PhotoOriginal(MethodView):
     @_problem(401, "No valid token (unauthorized)")
     @_problem(403, "Only office and county staff read originals (forbidden); the refusal is logged")
     @_problem(404, "No such photo, or not one the caller may see (not-found)")
+    @_problem(503, UNAVAILABLE_DOC)
     @login_required
     def get(self, sha256):
         """The original photo, the evidence: it carries the household's exact GPS, so only

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from server.core import audit
 from server.core.auth import login_required
-from server.core.errors import NotFound, ValidationProblem
+from server.core.errors import UNAVAILABLE_DOC, NotFound, ValidationProblem, problem_docs
 from server.extensions import db
 from server.policy import access, engine, queries
 from server.policy.schemas import EvaluateIn, EvaluateOut
@@ -56,9 +56,12 @@ def evaluation_out(result: engine.Evaluation, version, locale: str) -> dict:
 class Evaluate(MethodView):
     @blp.arguments(EvaluateIn)
     @blp.response(200, EvaluateOut)
-    @blp.alt_response(401, description="No valid token")
-    @blp.alt_response(404, description="No such community in the caller's scope, or no policy in force")
-    @blp.alt_response(422, description="Invalid household (problem+json naming each field)")
+    @problem_docs(blp, {
+        401: "unauthorized / token-revoked / token-expired",
+        404: "not-found: no such community in the caller's scope; no-policy: none in force there on that date",
+        422: "validation-error: an invalid household, naming each field",
+        503: UNAVAILABLE_DOC,
+    })
     @login_required
     def post(self, data):
         """Evaluate a household under the policy in force for a community on a date."""

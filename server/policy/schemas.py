@@ -1,22 +1,33 @@
 """The policy engine on the wire: POST /api/v1/policy/evaluate (DESIGN.md)."""
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from server.core.errors import InputSchema
 from server.core.fields import Money
 from server.core.validators import validate_id_number
 from server.policy.settings import HARDSHIP_CATEGORIES, WIRE_INCOME_KINDS
 
 HEALTH = ("healthy", "chronic", "serious_illness")
+# What the OpenAPI document says of money and ID numbers: the same rules the fields enforce
+# (an ID number's check digit aside), so a client generating requests from it sends values
+# the server takes.
+MONEY_DOC = {"pattern": r"^\d{1,12}(\.\d{1,2})?$", "example": "1200.00",
+             "description": "yuan as a decimal string, at most two decimals"}
+ID_NUMBER_DOC = {"pattern": r"^\d{17}[\dX]$", "description": "18-character resident ID with its check digit"}
+
+
+def money(**kwargs) -> Money:
+    return Money(metadata=dict(MONEY_DOC), **kwargs)
 ASSET_CATEGORIES = ("vehicle", "home", "business", "financial", "luxury", "other")
 
 
-class Strict(Schema):
+class Strict(InputSchema):
     class Meta:
         unknown = RAISE
 
 
 class MemberIn(Strict):
     name = fields.String(load_default=None, validate=validate.Length(max=100))
-    id_number = fields.String(load_default=None, validate=validate_id_number)
+    id_number = fields.String(load_default=None, validate=validate_id_number, metadata=dict(ID_NUMBER_DOC))
     relation = fields.String(load_default=None, validate=validate.Length(max=24))
     sex = fields.String(load_default=None, validate=validate.OneOf(["F", "M"]))
     birth_date = fields.Date(load_default=None)
@@ -36,18 +47,18 @@ class MemberIn(Strict):
 class IncomeIn(Strict):
     member = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
     kind = fields.String(required=True, validate=validate.OneOf(WIRE_INCOME_KINDS))
-    monthly_amount = Money(required=True)
+    monthly_amount = money(required=True)
 
 
 class ExpenditureIn(Strict):
     kind = fields.String(required=True, validate=validate.Length(min=1, max=24))
-    monthly_amount = Money(required=True)
+    monthly_amount = money(required=True)
 
 
 class AssetIn(Strict):
     category = fields.String(required=True, validate=validate.OneOf(ASSET_CATEGORIES))
     description = fields.String(load_default=None, validate=validate.Length(max=500))
-    value = Money(load_default=None, allow_none=True)
+    value = money(load_default=None, allow_none=True)
     count = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))
     photos = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")), load_default=list)
     disqualifying = fields.Boolean(load_default=False)

@@ -8,8 +8,7 @@ from marshmallow import RAISE
 
 from server.core import audit
 from server.core.auth import roles_required
-from server.core.docs import ProblemOut
-from server.core.errors import ValidationProblem
+from server.core.errors import UNAVAILABLE_DOC, ValidationProblem, problem_docs
 from server.extensions import db
 from server.sync import queries
 from server.sync.schemas import AssignmentsArgs, AssignmentsOut
@@ -21,10 +20,12 @@ blp = Blueprint("sync_api", __name__, url_prefix="/api/v1/sync", description="Wh
 class Assignments(MethodView):
     @blp.arguments(AssignmentsArgs, location="query", unknown=RAISE)  # webargs would drop unknown query args
     @blp.response(200, AssignmentsOut)
-    @blp.alt_response(401, schema=ProblemOut, description="unauthorized / token-revoked / token-expired")
-    @blp.alt_response(403, schema=ProblemOut, description="forbidden: not an investigator")
-    @blp.alt_response(422, schema=ProblemOut, description="validation-error: `since` is not a cursor this server "
-                                                          "gave out, or `limit` is out of range")
+    @problem_docs(blp, {
+        401: "unauthorized / token-revoked / token-expired",
+        403: "forbidden: not an investigator",
+        422: "validation-error: `since` is not a cursor this server gave out, or `limit` is out of range",
+        503: UNAVAILABLE_DOC,
+    })
     @roles_required("investigator")
     def get(self, args):
         """The caller's team's cases that changed since `since`, in pages of `limit`."""

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from server.core.errors import InputSchema
 from server.core.fields import AwareDateTime
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 
 
-class AssignmentsArgs(Schema):
+class AssignmentsArgs(InputSchema):
     class Meta:
         unknown = RAISE
 

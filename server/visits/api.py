@@ -10,8 +10,7 @@ from flask_smorest import Blueprint
 from server.cases.models import Case
 from server.core import audit
 from server.core.auth import roles_required
-from server.core.docs import ProblemOut
-from server.core.errors import NotFound
+from server.core.errors import UNAVAILABLE_DOC, NotFound, problem_docs
 from server.extensions import db
 from server.visits import access, operations, queries
 from server.visits.models import Visit
@@ -43,14 +42,15 @@ class VisitResource(MethodView):
     @blp.response(201, VisitAnswerOut, description="A new visit, stored")
     @blp.alt_response(200, schema=VisitAnswerOut, description="The same body again: the stored answer, "
                                                                "nothing written")
-    @blp.alt_response(401, schema=ProblemOut, description="unauthorized / token-revoked / token-expired")
-    @blp.alt_response(403, schema=ProblemOut, description="forbidden: not an investigator")
-    @blp.alt_response(404, schema=ProblemOut, description="not-found: no such case in the caller's team")
-    @blp.alt_response(409, schema=ProblemOut, description="visit-conflict: a different body for a stored visit "
-                                                          "(both kept for the office); case-not-visitable: the "
-                                                          "case is not in investigating, returned or recheck")
-    @blp.alt_response(422, schema=ProblemOut, description="validation-error naming each bad field "
-                                                          "(`members.0.id_number`, `investigators.1`, …)")
+    @problem_docs(blp, {
+        401: "unauthorized / token-revoked / token-expired",
+        403: "forbidden: not an investigator",
+        404: "not-found: no such case in the caller's team",
+        409: "visit-conflict: a different body for a stored visit (both kept for the office); case-not-visitable: "
+             "the case is not in investigating, returned or recheck",
+        422: "validation-error naming each bad field (`members.0.id_number`, `investigators.1`, …)",
+        503: UNAVAILABLE_DOC,
+    })
     @roles_required("investigator")
     def put(self, data, visit_id: uuid.UUID):
         """Send a home visit. Idempotent: the device may resend until it has an answer."""
@@ -75,8 +75,12 @@ class VisitResource(MethodView):
             raise
 
     @blp.response(200, VisitAnswerOut)
-    @blp.alt_response(401, schema=ProblemOut, description="unauthorized / token-revoked / token-expired")
-    @blp.alt_response(404, schema=ProblemOut, description="not-found: no such visit for the caller")
+    @problem_docs(blp, {
+        401: "unauthorized / token-revoked / token-expired",
+        403: "forbidden: not an investigator, office or county user",
+        404: "not-found: no such visit for the caller",
+        503: UNAVAILABLE_DOC,
+    })
     @roles_required("investigator", "office", "county")
     def get(self, visit_id: uuid.UUID):
         """A visit's status: awaiting photos (and which) or in review, with its flags."""

@@ -18,8 +18,9 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from server.core.errors import InputSchema
 from server.core.fields import AwareDateTime, PointSchema
-from server.policy.schemas import AssetIn, ExpenditureIn, IncomeIn, MemberIn
+from server.policy.schemas import ID_NUMBER_DOC, AssetIn, ExpenditureIn, IncomeIn, MemberIn
 from server.visits.models import VISIT_KINDS
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lowercase hexadecimal digits.")
@@ -31,7 +32,7 @@ SIGNATURE_ROLES = ("investigator", "family_member")
 MAX_ITEMS = 200  # per list: far beyond any household, small enough that a body stays small
 
 
-class Strict(Schema):
+class Strict(InputSchema):
     class Meta:
         unknown = RAISE
 
@@ -66,7 +67,8 @@ class VisitMemberIn(MemberIn):
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     id_number = fields.String(load_default=None, allow_none=True,
-                              validate=MemberIn._declared_fields["id_number"].validators)
+                              validate=MemberIn._declared_fields["id_number"].validators,
+                              metadata=dict(ID_NUMBER_DOC))
     relation = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=24))
     sex = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["F", "M"]))
     birth_date = fields.Date(load_default=None, allow_none=True)
@@ -82,7 +84,8 @@ class HousingIn(Strict):
     tenure = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(TENURES),
                            metadata={"description": "owned / rented / other"})
     area_m2 = Area(load_default=None, allow_none=True,
-                   metadata={"type": "string", "format": "decimal", "description": 'm², a decimal string ("48")'})
+                   metadata={"type": "string", "format": "decimal", "pattern": Area._RE.pattern,
+                             "description": 'm², a decimal string ("48")'})
     condition = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
 
 
