@@ -33,6 +33,8 @@ What this does not defend against, and where to look instead:
   file keeps old page images until the next checkpoint. Run VACUUM and checkpoints, and
   keep WAL archives and statement logging (`log_statement = 'all'`) at the level of
   access the ballot itself deserves;
+- a reverse proxy or load balancer that logs request bodies records the choice with
+  the member's session cookie: never log bodies of `/panel/…/vote` and `/…/ballot/…`;
 - a tally with one voter, or a unanimous tally, says how everyone voted; that is the
   nature of the result, not a leak.
 """

@@ -441,6 +441,8 @@ def minutes(session_id: int):
         audit.record_read(db.session, "panel_session", ps.id, ["minutes"])
         return render_template("panel/minutes.html", **_minutes_context(ps, False))
     if not access.can_manage(g.user, ps):
+        db.keep_on_error()
+        audit.record(db.session, "access.denied", "panel_session", ps.id, after={"page": request.path, "acting": True})
         raise Forbidden(_("Only the community office makes the minutes."))
     from server.core.pdf import render_pdf
 
@@ -473,7 +475,8 @@ def minutes_pdf(session_id: int):
                  after={"minutes_sha256": ps.minutes_sha256})
     name = f"panel-minutes-{ps.id}-{_local(ps.scheduled_for, '%Y%m%d')}.pdf"
     return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "private, no-store"})
 
 
 # --- the panel member ---------------------------------------------------------------------------
@@ -606,8 +609,9 @@ def declare_recusal(session_id: int, item_id: int):
         return redirect(url_for("panel.my_session", session_id=ps.id), code=303)
     except ValidationProblem as exc:
         db.session.rollback()
-        return _render_ballot(ps, member, db.session.get(AgendaItem, item_id), 422, _("Please correct the marked fields."),
-                              exc.extra["errors"], {"reason": request.form.get("reason", "")})
+        return _render_ballot(ps, member, db.session.get(AgendaItem, item_id), 422,
+                              _("Please correct the marked fields."), exc.extra["errors"],
+                              {"reason": request.form.get("reason", "")})
     except Problem as exc:
         db.session.rollback()
         return _render_ballot(ps, member, db.session.get(AgendaItem, item_id), exc.status, exc.detail or exc.title)

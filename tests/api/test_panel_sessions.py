@@ -16,7 +16,8 @@ from server.publicity.models import Notice
 from tests.api.test_panel_fixtures import *  # noqa: F401,F403 - fixtures
 from tests.api.test_panel_fixtures import attend, items, members, opened
 
-SCORES = {"score.need": "25", "score.housing": "15", "score.health": "18", "score.labour": "10", "score.testimony": "12"}
+SCORES = {"score.need": "25", "score.housing": "15", "score.health": "18", "score.labour": "10",
+          "score.testimony": "12"}
 
 
 def vote_as(browser_, user, ps, item, choice, scores=SCORES):
@@ -41,9 +42,13 @@ def test_office_schedules_a_session_through_the_form(browser_, office, panelists
             "member": [str(u.id) for u in panelists]}
     for u, cat in zip(panelists, ("cadre", "police", "resident_rep", "resident_rep", "resident_rep", "resident_rep")):
         form[f"category.{u.id}"] = cat
+    form["form_id"] = re.search(r'name="form_id" value="([^"]+)"', html).group(1)
     r = browser_.post("/panel/sessions/new", form)
     assert r.status_code == 303, r.get_data(as_text=True)[:1500]
     ps = db_session.scalar(sa.select(PanelSession).order_by(PanelSession.id.desc()))
+    # The same form sent twice (a double click): one session.
+    assert browser_.post("/panel/sessions/new", form).status_code == 303
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(PanelSession)) == 1
     assert r.headers["Location"].endswith(f"/panel/sessions/{ps.id}")
     assert ps.state == "scheduled" and ps.place == "迎春社区二楼会议室"
     assert ps.scheduled_for.hour == 6 and ps.scheduled_for.minute == 30  # 14:30 in Beijing is 06:30 UTC
@@ -297,3 +302,50 @@ def test_a_member_without_an_account_votes_on_the_office_tablet(browser_, office
     assert browser_.post(f"/panel/sessions/{ps.id}/items/{item.id}/ballot/{paper.id}",
                          {"choice": "for", **SCORES}).status_code == 403
     assert counts(db_session, item.id) == (1, 1, 5)
+
+
+def test_the_office_changes_a_scheduled_session_then_it_is_fixed(browser_, office, panelists, panel_case,
+                                                                 make_session, db_session):
+    first, second, third = panel_case(), panel_case(), panel_case()
+    ps = make_session([first, second])
+    browser_.as_(office)
+    html = browser_.get(f"/panel/sessions/{ps.id}/edit")
+    assert f'value="{first.id}" checked' in html and third.number in html
+    form = {"scheduled_for": "2026-11-26T09:00", "place": "社区议事厅", "case": [str(second.id), str(third.id)],
+            "member": [str(u.id) for u in panelists[:5]]}
+    for u, cat in zip(panelists[:5], ("cadre", "resident_rep", "resident_rep", "resident_rep", "resident_rep")):
+        form[f"category.{u.id}"] = cat
+    assert browser_.post(f"/panel/sessions/{ps.id}/edit", form).status_code == 303
+    db_session.expire_all()
+    assert [i.case_id for i in items(db_session, ps)] == [second.id, third.id]
+    assert len(members(db_session, ps)) == 5 and db_session.get(PanelSession, ps.id).place == "社区议事厅"
+    # The case taken off waits for another session: it is offered again.
+    assert first.number in browser_.get("/panel/sessions/new")
+
+    # Open: the agenda is fixed, except for taking a case not yet voted on off it.
+    ps = opened(db_session, db_session.get(PanelSession, ps.id), office, present=5)
+    r = browser_.post(f"/panel/sessions/{ps.id}/edit", form)
+    assert r.status_code == 409 and "Only a scheduled session can be changed" in r.get_data(as_text=True)
+    assert browser_.post(f"/panel/sessions/{ps.id}/cancel").status_code == 409
+    later = items(db_session, ps)[1]
+    assert browser_.post(f"/panel/sessions/{ps.id}/items/{later.id}/remove").status_code == 303
+    assert [i.case_id for i in items(db_session, ps)] == [second.id]
+    # The session cannot close with a case undecided.
+    r = browser_.post(f"/panel/sessions/{ps.id}/close")
+    assert r.status_code == 409 and "1 case(s) on the agenda are not decided" in r.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(PanelSession, ps.id).state == "open"
+
+
+def test_a_scheduled_session_can_be_cancelled_and_frees_its_cases(browser_, office, panel_case, make_session,
+                                                                  db_session):
+    case = panel_case()
+    ps = make_session([case])
+    browser_.as_(office)
+    assert case.number not in browser_.get("/panel/sessions/new")  # on an agenda already
+    assert browser_.post(f"/panel/sessions/{ps.id}/cancel").status_code == 303
+    assert browser_.post(f"/panel/sessions/{ps.id}/cancel").status_code == 303  # twice: nothing more
+    db_session.expire_all()
+    assert db_session.get(PanelSession, ps.id).state == "cancelled"
+    assert case.number in browser_.get("/panel/sessions/new")
+    assert len(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "panel.cancelled")).all()) == 1

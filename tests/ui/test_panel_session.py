@@ -21,7 +21,8 @@ def panel_server(tmp_path_factory):
     """A demo county of its own: this test changes its panel session for good."""
     from server.demo import build_demo
 
-    with live_app(tmp_path_factory, "panel_ui", threads=4, seed=lambda s: build_demo(s, households=40)) as (base, _a, _s):
+    demo = lambda s: build_demo(s, households=40)  # noqa: E731
+    with live_app(tmp_path_factory, "panel_ui", threads=4, seed=demo) as (base, _app, _seeded):
         yield base
 
 
