@@ -116,7 +116,7 @@ class Funding:
 
 def funding_by_community(session: Session, community_ids: tuple[int, ...], on: dt.date) -> dict[int, Funding | None]:
     """The funding split in force on `on` for each community (a community's own policy
-    wins over its county's); None where no policy is in force."""
+    wins over its county's), largest share first; None where no policy is in force."""
     out: dict[int, Funding | None] = {}
     for cid in community_ids:  # one statement per community (a county has a few dozen), not per row
         doc = settings_in_force(session, cid, [on])[on]
@@ -128,7 +128,10 @@ def funding_by_community(session: Session, community_ids: tuple[int, ...], on: d
         except PolicySettingsError:
             out[cid] = None
             continue
-        out[cid] = Funding(tuple(settings.funding_split.items()), settings.rounding)
+        # Largest share first (ties by name): PostgreSQL's JSONB keeps no key order, so the
+        # document's order cannot decide which share takes the rounding remainder.
+        split = sorted(settings.funding_split.items(), key=lambda kv: (-kv[1], kv[0]))
+        out[cid] = Funding(tuple(split), settings.rounding)
     return out
 
 
