@@ -197,4 +197,88 @@ TABLE: dict[str, Row] = {
     "GET /admin/calendar/<int:year>": admin_page(),
     "POST /admin/calendar/<int:year>": admin_page(),
     "POST /admin/calendar/<int:year>/<day>/remove": admin_page(),
+
+    # --- the evaluation panel: the office chairs its community's sessions, the county reads
+    # them, a member sees only the sessions they sit on -------------------------------------
+    "GET /panel/static/<path:filename>": public(),
+    "GET /panel/sessions": row(ok="office office_other county county_other"),
+    "GET /panel/sessions/new": row(ok="office office_other"),
+    "POST /panel/sessions/new": row(ok="office office_other"),  # empty form: 422
+    "GET /panel/sessions/<int:session_id>": row(ok="office county", scope="office_other county_other"),
+    "GET /panel/sessions/<int:session_id>/edit": row(ok="office", scope="office_other"),
+    "POST /panel/sessions/<int:session_id>/edit": row(ok="office", scope="office_other"),
+    # The chair's actions, each on a session of its own (cancelling, closing, removing a
+    # case must not take the panel member's session away from the rows after it).
+    **{f"POST /panel/sessions/<int:session_id>/{action}": row(ok="office", scope="office_other",
+                                                              params={"session_id": "fresh_session"})
+       for action in ("attendance", "open", "cancel", "close", "recusals")},
+    **{f"POST /panel/sessions/<int:session_id>/items/<int:item_id>/{action}": row(
+        ok="office", scope="office_other", params={"session_id": "fresh_session", "item_id": "fresh_item"})
+       for action in ("start", "close", "remove")},
+    "POST /panel/sessions/<int:session_id>/proposals/<int:proposal_id>": row(
+        ok="office", scope="office_other", params={"session_id": "fresh_session", "proposal_id": "fresh_proposal"}),
+    "GET /panel/sessions/<int:session_id>/members/<int:member_id>/sign": row(ok="office", scope="office_other"),
+    "POST /panel/sessions/<int:session_id>/members/<int:member_id>/sign": row(ok="office", scope="office_other"),
+    # A member without an account votes on the chair's tablet.
+    "GET /panel/sessions/<int:session_id>/items/<int:item_id>/ballot/<int:member_id>": row(
+        ok="office", scope="office_other", params={"member_id": "proxy_member"}),
+    "POST /panel/sessions/<int:session_id>/items/<int:item_id>/ballot/<int:member_id>": row(
+        ok="office", scope="office_other", params={"member_id": "proxy_member"}),
+    # The minutes: read by whoever sees the session (members too), made by its office.
+    "GET /panel/sessions/<int:session_id>/minutes": row(
+        ok="office county panel", scope="investigator investigator_other office_other county_other panel_other "
+                                        "admin admin_other"),
+    "POST /panel/sessions/<int:session_id>/minutes": row(
+        ok="office", denied="county panel",
+        scope="investigator investigator_other office_other county_other panel_other admin admin_other"),
+    "GET /panel/sessions/<int:session_id>/minutes.pdf": row(
+        ok="office county panel", scope="investigator investigator_other office_other county_other panel_other "
+                                        "admin admin_other"),
+    # The member's own pages: only the sessions they sit on.
+    "GET /panel/": row(ok="panel panel_other"),
+    "GET /panel/my/<int:session_id>": row(ok="panel", scope="panel_other"),
+    "GET /panel/my/<int:session_id>/cases/<int:item_id>": row(ok="panel", scope="panel_other"),
+    "POST /panel/my/<int:session_id>/cases/<int:item_id>/vote": row(ok="panel", scope="panel_other"),
+    "POST /panel/my/<int:session_id>/cases/<int:item_id>/recuse": row(
+        ok="panel", scope="panel_other", params={"session_id": "fresh_session", "item_id": "fresh_item"}),
+    "GET /panel/my/<int:session_id>/sign": row(ok="panel", scope="panel_other"),
+    "POST /panel/my/<int:session_id>/sign": row(ok="panel", scope="panel_other"),
+
+    # --- public notice: anyone sees what is posted; the office its own community's notices
+    # and objections, the county every community's under it ----------------------------------
+    "GET /notices": public(),
+    "GET /publicity/static/<path:filename>": public(),
+    # ?community= names community A: another office or county asking for it is refused, logged.
+    "GET /publicity": row(ok="office county", scope="office_other county_other", query={"community": "community_id"}),
+    "POST /publicity/end-finished": row(ok="office", scope="office_other", data="community_a"),
+    "GET /publicity/print": row(ok="office county", scope="office_other county_other",
+                                query={"community": "community_id"}),
+    "GET /publicity/print.pdf": row(ok="office county", scope="office_other county_other",
+                                    query={"community": "community_id"}),
+    "GET /publicity/notices/<int:notice_id>": row(ok="office county", scope="office_other county_other"),
+    "GET /publicity/notices/<int:notice_id>/print": row(ok="office county", scope="office_other county_other"),
+    "GET /publicity/notices/<int:notice_id>/print.pdf": row(ok="office county", scope="office_other county_other"),
+    "POST /publicity/notices/<int:notice_id>/objections": row(ok="office", scope="office_other"),
+    "POST /publicity/notices/<int:notice_id>/end": row(ok="office", scope="office_other"),  # not finished: 409
+    "POST /publicity/objections/<int:objection_id>/answer": row(ok="office", scope="office_other"),
+
+    # --- the county's decision and re-checks ---------------------------------------------------
+    "GET /decisions/static/<path:filename>": public(),
+    "GET /decisions": row(ok="county county_other"),
+    "GET /decisions/<uuid:case_id>": row(ok="county", scope="county_other"),
+    "POST /decisions/<uuid:case_id>": row(ok="county", scope="county_other"),  # not in county review: 409
+    "GET /decisions/letters/<int:decision_id>": row(ok="office county", scope="office_other county_other"),
+    "GET /decisions/letters/<int:decision_id>.pdf": row(ok="office county", scope="office_other county_other"),
+    "GET /rechecks": row(ok="office office_other county county_other"),
+    "POST /rechecks/start": row(ok="office office_other county county_other"),  # each in its own scope
+    "GET /rechecks/<uuid:case_id>": row(ok="county", scope="county_other"),
+    "POST /rechecks/<uuid:case_id>": row(ok="county", scope="county_other"),  # not in re-check: 409
+
+    # --- ledgers, exports, the dashboard: office and county, each its own slice ---------------
+    "GET /ledgers/static/<path:filename>": public(),
+    **{f"GET {path}": row(ok="office county", scope="office_other county_other",
+                          query={"community": "community_id"})
+       for path in ("/ledgers", "/ledgers/payments", "/ledgers/payments.xlsx", "/ledgers/payments.csv",
+                    "/ledgers/active", "/ledgers/active.xlsx", "/ledgers/active.csv", "/ledgers/visits.geojson",
+                    "/dashboard")},
 }

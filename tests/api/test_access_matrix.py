@@ -24,18 +24,20 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from server.accounts.models import DeviceToken, StaffRelation, Team, TeamMember, User
-from server.cases.models import Attachment, Case
+from server.cases.models import Attachment, Case, Decision
 from server.core.audit import AuditEvent
 from server.core.db import Base
 from server.core.models import CalendarDay, Jurisdiction
 from server.core.validators import make_id_number
-from server.panel.models import AgendaItem, PanelMember, PanelSession
+from server.panel.models import AgendaItem, PanelMember, PanelSession, RecusalProposal
+from server.publicity.models import Notice, Objection
 from server.visits.models import VisitConflict
 from tests.access_table import (DENIED, FORBIDDEN, HIDDEN, LOGIN, OK, ROLES, SCOPE, SKIPPED, TABLE, Row)
 from tests.conftest import PASSWORD
@@ -94,11 +96,43 @@ class World:
     policy: object
     panel_session: PanelSession
     other_panel_session: PanelSession
+    notice: Notice
+    objection: Objection
+    decision: Decision
     clients: dict = field(default_factory=dict)
     csrf: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=dict)
     issue: object = None
     _days: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _fresh: tuple = ()
+
+    @property
+    def item(self) -> AgendaItem:
+        return next(i for i in self.panel_session.agenda if i.case_id == self.case.id)
+
+    def seat(self, ps: PanelSession, user_id) -> PanelMember:
+        return next(m for m in ps.members if m.user_id == user_id)
+
+    def fresh_panel_session(self) -> PanelSession:
+        """A session of community A of its own, for an action that may end or change it:
+        the panel member sits on it, with a member without an account, and the case."""
+        ps = PanelSession(community_id=self.community.id, created_by_id=self.users["office"].id,
+                          scheduled_for=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2),
+                          members=[PanelMember(user_id=self.users["panel"].id, name="评议员甲", category="resident_rep"),
+                                   PanelMember(user_id=None, name="居民代表丙", category="resident_rep")],
+                          agenda=[AgendaItem(case_id=self.case.id)])
+        self.session.add(ps)
+        self.session.flush()
+        self._fresh = (ps, ps.agenda[0])
+        return ps
+
+    def fresh_proposal(self) -> RecusalProposal:
+        ps, item = self._fresh
+        proposal = RecusalProposal(agenda_item_id=item.id, panel_member_id=self.seat(ps, self.users["panel"].id).id,
+                                   details={"relative_name": "某亲属", "relation": "sibling"})
+        self.session.add(proposal)
+        self.session.flush()
+        return proposal
 
     def token(self, role: str) -> dict:
         if role not in self.tokens:
@@ -140,6 +174,17 @@ PARAMS = {
     "token_id": lambda w: w.target_token.id,
     "relation_id": lambda w: w.fresh_relation().id,
     "version_id": lambda w: w.policy.id,
+    "community_id": lambda w: w.community.id,
+    "session_id": lambda w: w.panel_session.id,
+    "item_id": lambda w: w.item.id,
+    "member_id": lambda w: w.seat(w.panel_session, w.users["panel"].id).id,
+    "proxy_member": lambda w: w.seat(w.panel_session, None).id,
+    "fresh_session": lambda w: w.fresh_panel_session().id,
+    "fresh_item": lambda w: w._fresh[1].id,
+    "fresh_proposal": lambda w: w.fresh_proposal().id,
+    "notice_id": lambda w: w.notice.id,
+    "objection_id": lambda w: w.objection.id,
+    "decision_id": lambda w: w.decision.id,
     "year": lambda w: 2026,
     "day": lambda w: w.fresh_day().isoformat(),
     "app_file": lambda w: "manifest.webmanifest",
@@ -156,6 +201,7 @@ BODIES = {
     "assign": lambda w, role: {"case": str(w.case.id),
                                "team": str((w.team_c if role == "office_other" else w.team).id)},
     "bulk": lambda w, role: {"case": f"{w.case.id}:0", "action": "start_review", "form_id": uuid.uuid4().hex},
+    "community_a": lambda w, role: {"community": str(w.community.id)},
     # A version no case has: an allowed action is refused as stale (409) and changes nothing.
     "stale": lambda w, role: {"version": "0", "form_id": uuid.uuid4().hex},
 }
@@ -187,8 +233,13 @@ def _params(w: World, rule: str, endpoint: str, row: Row) -> dict:
     return values
 
 
+def _query(w: World, row: Row) -> dict:
+    """The row's query string, a value naming a URL variable filled like one."""
+    return {k: (PARAMS[v](w) if isinstance(v, str) and v in PARAMS else v) for k, v in row.query.items()}
+
+
 def _send(w: World, role: str, method: str, path: str, row: Row):
-    headers, kwargs = {}, {"query_string": row.query}
+    headers, kwargs = {}, {"query_string": _query(w, row)}
     if path.startswith("/api/"):
         client = w.clients["api"]
         if role != "anonymous":
@@ -335,7 +386,32 @@ def world(app, client, db_session, county, community, make_community, make_user,
                                        members=[PanelMember(user_id=users["panel_other"].id, name="评议员乙",
                                                             category="resident_rep")],
                                        agenda=[AgendaItem(case_id=other_case.id)])
+    panel_session.members.append(PanelMember(user_id=None, name="居民代表丙", category="resident_rep"))
     db_session.add_all([panel_session, other_panel_session])
+    db_session.flush()
+    # Made minutes, in the store, for the download.
+    from server.core.storage import current_store
+    from server.panel.operations import minutes_key
+
+    minutes = b"%PDF-1.4\n% the signed minutes\n"
+    panel_session.minutes_sha256 = sha(minutes)
+    with app.app_context():
+        current_store().put(minutes_key(panel_session.minutes_sha256), minutes, "application/pdf")
+
+    # Community C of county B, so that county B's users have a slice of their own.
+    db_session.add(Jurisdiction(code="C99999", name="千岛湖社区", kind="community", parent=county_b))
+    today = dt.date.today()
+    notice = Notice(case_id=case.id, community_id=community.id, head_name_shown="张*三", household_size=2,
+                    amount=Decimal("800.00"), posted_from=today, posted_until=today + dt.timedelta(days=7),
+                    created_by_id=users["office"].id)
+    db_session.add(notice)
+    db_session.flush()
+    objection = Objection(notice_id=notice.id, case_id=case.id, objector_name="李四", contact="13900000000",
+                          channel="phone", content="他家有车", received_by_id=users["office"].id)
+    decision = Decision(case_id=case.id, outcome="approved", reason="", decided_by_id=users["county"].id,
+                        decision_date=today, policy_version_id=policy.id, standard=Decimal("1100.00"),
+                        allowance=Decimal("860.00"), payment_from=today.replace(day=1), evaluation={})
+    db_session.add_all([objection, decision])
     db_session.flush()
     db_session.expire_all()
 
@@ -343,7 +419,8 @@ def world(app, client, db_session, county, community, make_community, make_user,
               team=team, team_b=team_b, team_c=team_c, community=community, visit_id=visit_id, visit_body=body,
               photo_sha=photo_sha, attachment=attachment, conflict=conflict, target=target,
               target_token=target_token, policy=policy, panel_session=panel_session,
-              other_panel_session=other_panel_session, issue=bearer)
+              other_panel_session=other_panel_session, notice=notice, objection=objection, decision=decision,
+              issue=bearer)
     w.clients["api"] = app.test_client()
     for role in ROLES[1:]:
         w.token(role)
@@ -352,6 +429,8 @@ def world(app, client, db_session, county, community, make_community, make_user,
     return w
 
 
+# A session's agenda item removed by a request may leave its id to the next one (SQLite).
+@pytest.mark.filterwarnings("ignore:Identity map already had an identity")
 def test_every_route_answers_every_role_as_the_access_table_says(app, db_session, world):
     keys = route_keys(app)
     missing, stale = sorted(keys - TABLE.keys()), sorted(TABLE.keys() - keys)
