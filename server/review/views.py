@@ -17,6 +17,7 @@ from server.cases.lifecycle import IllegalTransition, TransitionForbidden, allow
 from server.cases.models import Case
 from server.cases.operations import StaleCase
 from server.core import audit
+from server.decisions import queries as decision_queries
 from server.core.auth import login_required, roles_required
 from server.core.errors import Forbidden, NotFound, ValidationProblem
 from server.extensions import db, htmx
@@ -251,6 +252,7 @@ def _render_case(case: Case, status: int = 200, errors: dict | None = None, type
         tile_url=current_app.config.get("MAP_TILE_URL") or "",
         tile_attribution=current_app.config.get("MAP_TILE_ATTRIBUTION") or "",
         overdue=_overdue(case), can_office=g.user.has_role("office") and access.can_act_on_case(g.user, case),
+        **decision_queries.case_section(session, case),
     ), status
 
 
