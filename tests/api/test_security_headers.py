@@ -303,7 +303,7 @@ def test_the_api_without_a_token_is_401_before_its_body_is_read(client):
 def csp_server(tmp_path_factory):
     from server.demo import build_demo
 
-    with live_app(tmp_path_factory, "csp", threads=4, seed=lambda s: build_demo(s, households=12)) as (base, app, _s):
+    with live_app(tmp_path_factory, "csp", threads=4, seed=lambda s: build_demo(s, households=30)) as (base, app, _s):
         yield base, app
 
 
@@ -365,36 +365,76 @@ def _page_routes(app) -> list[str]:
     return sorted(out)
 
 
-def test_pages_break_no_rule_of_the_policy_in_chromium(csp_server, chromium):
-    """Signed in as each demo role, every page without an object in its URL, a case file
-    with its map and the intake map: no CSP violation, no script error, Leaflet drawn."""
-    base, app = csp_server
+def _object_pages(app) -> dict[str, list[str]]:
+    """Pages of one object each, for the demo user who may open them: a case file with its
+    map, an application, a notice and its print page, a decision letter, a panel session,
+    its minutes and a signature pad, a member's ballot, a county decision, admin pages."""
     from server.accounts.models import User
-    from server.cases.models import Case
+    from server.cases.models import Case, Decision
+    from server.panel.models import AgendaItem, PanelMember, PanelSession
+    from server.publicity.models import Notice
     from server.visits.models import Visit
 
     with app.app_context():
-        db = app.extensions["doorstep_db"]
-        office = db.session.scalar(sa.select(User).where(User.username == "office1"))
-        case_id = db.session.scalar(sa.select(Case.id).join(Visit, Visit.case_id == Case.id)
-                                    .where(Case.community_id == office.jurisdiction_id).limit(1))
+        s = app.extensions["doorstep_db"].session
+        user = {u.username: u for u in s.scalars(sa.select(User))}
+        mine = user["office1"].jurisdiction_id
+        first = lambda q: s.scalar(q.limit(1))  # noqa: E731
+        case = first(sa.select(Case.id).join(Visit, Visit.case_id == Case.id).where(Case.community_id == mine))
+        notice = first(sa.select(Notice.id).where(Notice.community_id == mine))
+        decision = first(sa.select(Decision.id).join(Case, Case.id == Decision.case_id)
+                         .where(Case.community_id == mine))
+        ps = first(sa.select(PanelSession).where(PanelSession.community_id == mine))
+        seat = first(sa.select(PanelMember).join(PanelSession, PanelSession.id == PanelMember.session_id)
+                     .where(PanelMember.user_id == user["panel1"].id, PanelSession.state != "cancelled"))
+        item = first(sa.select(AgendaItem.id).where(AgendaItem.session_id == seat.session_id)) if seat else None
+        review = first(sa.select(Case.id).where(Case.state == "county_review"))
+        pages = {
+            "office1": [f"/cases/{case}", f"/applications/{case}", f"/publicity/notices/{notice}",
+                        f"/publicity/notices/{notice}/print", f"/decisions/letters/{decision}",
+                        f"/panel/sessions/{ps.id}", f"/panel/sessions/{ps.id}/minutes",
+                        f"/panel/sessions/{ps.id}/members/{ps.members[0].id}/sign"],
+            "county1": [f"/decisions/{review}", f"/cases/{case}", f"/decisions/letters/{decision}"],
+            "panel1": [f"/panel/my/{seat.session_id}", f"/panel/my/{seat.session_id}/cases/{item}",
+                       f"/panel/my/{seat.session_id}/sign"],
+            "admin": [f"/admin/users/{user['office1'].id}", f"/admin/users/{user['office1'].id}/edit",
+                      "/admin/calendar/2026"],
+        }
+    assert all("None" not in p for paths in pages.values() for p in paths), pages
+    return pages
+
+
+def test_pages_break_no_rule_of_the_policy_in_chromium(csp_server, chromium):
+    """Signed in as each demo role, every page without an object in its URL and a page of
+    each kind of object: no CSP violation, no script error; the Leaflet maps drawn and the
+    intake map taking a click; the signature pad drawing."""
+    base, app = csp_server
     pages = _page_routes(app)
+    objects = _object_pages(app)
     for username in ("office1", "county1", "admin", "panel1", "investigator1"):
         w = Watched(chromium, base)
         try:
             w.sign_in(username)
-            for path in pages:
-                w.visit(path)
+            for path in pages + objects.get(username, []):
+                r = w.visit(path)
+                if path in objects.get(username, []):
+                    assert r.status == 200, (username, path, r.status)
+                if path.startswith("/cases/"):
+                    assert w.page.locator("#case-map.leaflet-container").count() == 1
+                if path.endswith("/sign") and username == "office1":
+                    canvas = w.page.locator("canvas").first.bounding_box()
+                    w.page.mouse.move(canvas["x"] + 20, canvas["y"] + 20)
+                    w.page.mouse.down()
+                    w.page.mouse.move(canvas["x"] + 120, canvas["y"] + 60, steps=5)
+                    w.page.mouse.up()
             if username == "office1":
-                assert case_id is not None
-                w.visit(f"/cases/{case_id}")
-                assert w.page.locator("#case-map.leaflet-container").count() == 1
                 w.visit("/applications/new")
                 assert w.page.locator("#pick-map.leaflet-container").count() == 1
                 box = w.page.locator("#pick-map").bounding_box()
                 w.page.mouse.click(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
                 assert w.page.input_value("#lat") and w.page.input_value("#lon")  # the picker took the click
             w.visit("/api/v1/docs")
+            w.problems += [f"after: {v}" for v in w.page.evaluate("window.__csp")]
         finally:
             w.context.close()
         # 4xx answers for pages a role may not open are expected; script trouble is not.
