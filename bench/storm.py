@@ -283,6 +283,19 @@ def _server_pids(master: int) -> list[int]:
     return pids
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat fields 14, 15)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -295,17 +308,25 @@ def _rss_kb(pid: int) -> int:
 
 
 class MemorySampler(threading.Thread):
-    """Summed VmRSS of the server's processes every `every` seconds; keeps the peak."""
+    """Summed VmRSS of the server's processes every `every` seconds; keeps the peak, and
+    the CPU time each process has used (so what the server spent is known however busy the
+    machine is with other work)."""
 
     def __init__(self, master: int, every: float = 0.2):
         super().__init__(daemon=True)
         self.master, self.every = master, every
         self.peak_kb = self.last_kb = 0
         self.peak_processes = 0
+        self.cpu: dict[int, float] = {}
         self.stop = threading.Event()
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
 
     def sample(self) -> int:
         pids = _server_pids(self.master)
+        for p in pids:
+            self.cpu[p] = max(self.cpu.get(p, 0.0), _cpu_seconds(p))
         total = sum(_rss_kb(p) for p in pids)
         self.last_kb = total
         if total > self.peak_kb:
@@ -447,6 +468,7 @@ def run(devices: int = DEVICES, visits: int = VISITS, seconds: float = HARD_STOP
             for device in county:
                 _full_sync(port, device)
             idle_kb = sampler.sample()
+            idle_cpu, client_cpu, load_before = sampler.cpu_seconds(), time.process_time(), os.getloadavg()[0]
             sampler.peak_kb = 0
             sampler.start()
             start = threading.Barrier(devices + 1)
@@ -465,6 +487,8 @@ def run(devices: int = DEVICES, visits: int = VISITS, seconds: float = HARD_STOP
             stopped = any(t.is_alive() for t in tablets)
             sampler.stop.set()
             sampler.join()
+            sampler.sample()
+            server_cpu, client_cpu = sampler.cpu_seconds() - idle_cpu, time.process_time() - client_cpu
         finally:
             proc.terminate()
             try:
@@ -504,8 +528,10 @@ def run(devices: int = DEVICES, visits: int = VISITS, seconds: float = HARD_STOP
         "photo_mb_total": sum(p.stat().st_size for p in photos) / 1e6,
         "server_idle_rss_mb": idle_kb / 1024, "server_peak_rss_mb": sampler.peak_kb / 1024,
         "server_processes": sampler.peak_processes,
+        "server_cpu_seconds": server_cpu, "client_cpu_seconds": client_cpu,
+        "server_cpu_ms_per_visit": server_cpu * 1000 / created["visit PUT"] if created["visit PUT"] else float("nan"),
         "server_log_errors": sum(1 for line in server_log.splitlines() if "[ERROR]" in line or "Traceback" in line),
-        "load_average": os.getloadavg()[0],
+        "load_average_before": load_before, "load_average": os.getloadavg()[0],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         **stored,
     }
@@ -559,6 +585,11 @@ def print_table(r: dict, baseline: dict | None = None) -> None:
     rows = figures(r)
     rows["storm_upload"] = ("storm: photo upload (MB/s)", r["upload_mb_per_second"])
     rows["storm_idle_rss_mb"] = ("storm: server RSS before the storm (MB)", r["server_idle_rss_mb"])
+    rows["storm_server_cpu_seconds"] = ("storm: server CPU time, all processes (s)", r["server_cpu_seconds"])
+    rows["storm_server_cpu_ms_per_visit"] = ("storm: server CPU per visit with its 3 photos (ms)",
+                                             r["server_cpu_ms_per_visit"])
+    rows["storm_client_cpu_seconds"] = (f"storm: the {r['devices']} simulated tablets' CPU time (s)",
+                                        r["client_cpu_seconds"])
     width = max(len(label) for label, _ in rows.values())
     print(f"{'figure':<{width}}  {'this run':>10}  {'baseline':>10}  {'ratio':>6}")
     for key, (label, value) in rows.items():
@@ -567,7 +598,8 @@ def print_table(r: dict, baseline: dict | None = None) -> None:
         base = baseline.get(key)
         print(f"{label:<{width}}  {value:10.2f}  " + (f"{base:10.2f}  {value / base:6.2f}" if base else
                                                        f"{'—':>10}  {'—':>6}"))
-    print(f"\nmachine: {r['machine']}; load average {r['load_average']:.1f} at the end; "
+    print(f"\nmachine: {r['machine']}; load average {r.get('load_average_before', float('nan')):.1f} before the "
+          f"storm, {r['load_average']:.1f} at the end (the server's CPU time above is its own, however busy); "
           f"server log errors: {r['server_log_errors']}")
 
 

@@ -356,7 +356,38 @@ def test_a_backup_never_overwrites_a_file(source, tmp_path):
     assert path.read_bytes() == b"keep me"
 
 
-# --- across databases ---------------------------------------------------------------------------
+# --- across stores and databases ----------------------------------------------------------------
+
+def test_a_store_in_s3_is_backed_up_and_restored_into_another_bucket(archive, original, empty, monkeypatch):
+    """The production store: every object listed from the bucket, and restored into a new
+    one with its content type (the originals keep theirs: image/png, image/webp, …)."""
+    _, stored = original
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ph.S3_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ph.S3_CREDENTIALS["aws_secret_access_key"])
+    with ph.moto_server() as endpoint:
+        s3 = {"S3_ENDPOINT_URL": endpoint, "S3_REGION": "us-east-1", "S3_CREATE_BUCKET": True}
+        first = empty("bk_s3_first")
+        first.config.update(S3_BUCKET="doorstep-first", **s3)
+        assert cli(first, "restore", str(archive)).exit_code == 0
+        assert objects(first) == stored
+        again = Path(archive).with_name("from_s3.tar")
+        result = cli(first, "backup", str(again))
+        assert result.exit_code == 0, result.output
+
+        second = empty("bk_s3_second")
+        second.config.update(S3_BUCKET="doorstep-second", **s3)
+        result = cli(second, "restore", str(again))
+        assert result.exit_code == 0, result.output
+        assert objects(second) == stored
+        with second.app_context():
+            from server.core.storage import current_store
+            from server.photos.models import Photo
+
+            client = current_store().client
+            with second.extensions["doorstep_db"].engine.connect() as conn:
+                for key, content_type in conn.execute(sa.select(Photo.original_key, Photo.content_type)):
+                    assert client.head_object(Bucket="doorstep-second", Key=key)["ContentType"] == content_type
+        assert_same_installation(snapshot(second), snapshot(first))  # and the event of this restore
 
 @pytest.mark.skipif(DB_KIND != "postgresql", reason="needs PostgreSQL beside SQLite (the PostgreSQL run)")
 def test_sqlite_to_postgresql_and_back(tmp_path_factory):
