@@ -79,13 +79,23 @@ def _text_of(r) -> str:
 
 
 @pytest.fixture()
-def sensitive(world, db_session, client):
+def sensitive(world, db_session, client, case_factory):
     """The matrix's world, with ID numbers in every place one could leak from: household
     members, the visit's members, a staff member's own number, the relatives register (its
-    audit event), and a correction of a member's number (before and after in the log)."""
+    audit event), a correction of a member's number (before and after in the log), and a
+    household receiving the allowance (the ledgers and their exports list it)."""
+    from decimal import Decimal
+
+    from server.cases.models import Decision
     from server.visits.models import VisitMember
 
     w = world
+    today = dt.date.today()
+    receiving = case_factory(state="active", allowance=Decimal("640.00"), payment_from=today.replace(day=1))
+    db_session.add(Decision(case_id=receiving.id, outcome="approved", reason="", decided_by_id=w.users["county"].id,
+                            decision_date=today, policy_version_id=w.policy.id, standard=Decimal("1100.00"),
+                            allowance=Decimal("640.00"), payment_from=today.replace(day=1), evaluation={}))
+    db_session.flush()
     admin, office = w.clients["admin"], w.clients["office"]
     relative = make_id_number("330122", dt.date(1970, 5, 6), 77, "M")
     r = admin.post("/admin/relations", data={
@@ -101,6 +111,7 @@ def sensitive(world, db_session, client):
     assert r.status_code == 303, r.get_data(as_text=True)
     db_session.expire_all()
     numbers = {m.id_number for m in w.case.household.members} | {m["id_number"] for m in w.visit_body["members"]}
+    numbers |= {m.id_number for m in receiving.household.members}
     numbers |= {relative, corrected, w.target.id_number, member.id_number}
     assert all(ID_PATTERN.fullmatch(n) for n in numbers) and len(numbers) >= 6
     events = db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action.in_(
@@ -141,6 +152,9 @@ def test_no_page_list_export_or_document_shows_a_full_id_number_but_the_case_fil
                                      f"{found}")
     assert checked > 100
     assert leaks == []
+    # The ledgers did list the receiving household, with its head's number masked.
+    active = w.clients["office"].get("/ledgers/active.csv").get_data(as_text=True)
+    assert any(mask_id_number(n) in active for n in numbers)
 
 
 def test_the_audit_log_viewer_and_its_export_show_masked_numbers(db_session, sensitive):
