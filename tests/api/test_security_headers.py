@@ -454,7 +454,7 @@ def test_the_tablet_app_runs_under_the_policy_in_chromium(csp_server, chromium):
         # Signed in (a token from the API) and synced: the team's cases are listed.
         w.page.wait_for_selector("a.case", timeout=20_000)
         # The service worker installed and controls the page: the app works offline.
-        w.page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+        w.page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20_000)
         w.problems += [f"/app/: {v}" for v in w.page.evaluate("window.__csp")]
     finally:
         w.context.close()

@@ -28,7 +28,7 @@ def sign_in(page: Page, username: str, password: str = PASSWORD):
 def wait_until_offline_ready(page: Page):
     """The service worker controls the page (so the shell opens with no network) and the
     first sync has brought the assigned cases."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20_000)
     expect(page.locator("a.case").first).to_be_visible()
 
 

@@ -11,7 +11,7 @@ from tests.pwa import steps
 def test_manifest_passes_chromiums_installability_checks(tablet, pwa_server):
     page = tablet.open()
     page.goto(pwa_server.url + "/app/")
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20_000)
     assert tablet.cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
     manifest = tablet.cdp.send("Page.getAppManifest")
     assert not manifest.get("errors"), manifest.get("errors")
@@ -80,7 +80,7 @@ def test_both_languages_and_wrong_password(tablet, pwa_server):
 def test_a_new_deployment_is_offered_and_replaces_the_old_cache(tablet, pwa_server, tmp_path):
     page = tablet.open()
     page.goto(pwa_server.url + "/app/")
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20_000)
     (old,) = page.evaluate("caches.keys()")
     expect(page.locator("#update")).to_be_hidden()
 
@@ -97,8 +97,8 @@ def test_a_new_deployment_is_offered_and_replaces_the_old_cache(tablet, pwa_serv
         expect(page.locator("#update-text")).to_have_text("有新版本可用。")
         with page.expect_event("load"):
             page.click("#update-reload")
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
-        page.wait_for_function("caches.keys().then((k) => k.length === 1 && k[0] === 'doorstep-nextbuild0001')")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        page.wait_for_function("() => caches.keys().then((k) => k.length === 1 && k[0] === 'doorstep-nextbuild0001')")
     finally:
         pwa_server.app.config.pop("PWA_DIST")
 
