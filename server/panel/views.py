@@ -617,3 +617,16 @@ def declare_recusal(session_id: int, item_id: int):
         return _render_ballot(ps, member, db.session.get(AgendaItem, item_id), exc.status, exc.detail or exc.title)
     flash(_("You have recused yourself from this case; you will not vote or score on it."), "ok")
     return redirect(url_for("panel.my_session", session_id=ps.id), code=303)
+
+
+# --- the case file's section ---------------------------------------------------------------------
+
+
+@bp.app_template_global("panel_section")
+def case_section(case: Case) -> dict:
+    """The data of `panel/_case_section.html` (the case's closed panel votes: tallies,
+    average score, result; never a ballot). The fragment calls it itself, so the case file
+    includes it with `case` in its context: `{% include "panel/_case_section.html" %}`."""
+    from server.panel.case_section import case_panel
+
+    return {"section": case_panel(db.session, case, g.get("user")), "L": translated()}
