@@ -249,6 +249,13 @@ def database_problem(exc: Exception) -> Problem:
 
 
 def init_app(app: Flask) -> None:
+    # Every API operation declares its own problem answers (problem_docs); flask-smorest's
+    # generic "default" error response (plain JSON of another shape) would describe none
+    # of them, and would make any undeclared status look documented.
+    from server.extensions import api
+
+    api.DEFAULT_ERROR_RESPONSE_NAME = None
+
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
         return problem_response(exc)

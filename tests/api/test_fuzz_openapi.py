@@ -303,3 +303,53 @@ def test_the_api_without_credentials_never_fails_and_says_what_it_documents(fuzz
     print(f"fuzzed without credentials: {sent} requests, DOORSTEP_FUZZ_SEED={FUZZ_SEED}")
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+# --- what the fuzzing found, pinned down ---------------------------------------------------
+
+
+def test_every_error_answer_is_documented_as_problem_json_and_every_operation_may_be_unavailable(fuzz_live):
+    """The document says what the answers are: each error status an operation declares is
+    application/problem+json of the Problem shape (open: problems carry members of their
+    own), and every operation that reads the database declares 503 for it being away."""
+    import requests
+
+    spec = requests.get(fuzz_live["base"] + "/api/v1/openapi.json", timeout=30).json()
+    problem = spec["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status"} and problem["additionalProperties"] is True
+    wrong, without_503 = [], []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if path == "/api/v1/docs" or method not in ("get", "head", "post", "put", "patch", "delete"):
+                continue
+            for status, answer in op["responses"].items():
+                content = answer.get("content")
+                if int(status) >= 400 and content is not None and (
+                        set(content) != {PROBLEM_JSON}
+                        or not content[PROBLEM_JSON]["schema"]["$ref"].endswith("/Problem")):
+                    wrong.append(f"{method.upper()} {path} {status}: {sorted(content)}")
+            if "503" not in op["responses"]:
+                without_503.append(f"{method.upper()} {path}")
+    assert wrong == [] and without_503 == []
+
+
+def test_a_nul_character_is_refused_by_name_the_same_on_both_databases(fuzz_live):
+    """PostgreSQL cannot store a NUL in text (a 500 before); no person types one. It is a
+    422 naming the field, before anything is looked up, on SQLite as on PostgreSQL."""
+    import requests
+
+    base, headers = fuzz_live["base"], fuzz_live["headers"]
+    body = _visit(Seeded.case_ids[1])
+    body["members"][0]["name"] = "王\x00秀英"
+    r = requests.put(f"{base}/api/v1/visits/{uuid.uuid4()}", json=body, headers=headers, timeout=30)
+    assert r.status_code == 422 and r.headers["Content-Type"] == PROBLEM_JSON
+    assert r.json()["errors"] == {"members.0.name": ["Text cannot contain a NUL character."]}
+    r = requests.post(f"{base}/api/v1/auth/token", json={"username": "fz-inv-1\x00", "password": "x",
+                                                         "device_name": "pad"}, timeout=30)
+    assert r.status_code == 422 and set(r.json()["errors"]) == {"username"}
+    r = requests.get(f"{base}/api/v1/sync/assignments", params={"since": "a\x00b"}, headers=headers, timeout=30)
+    assert r.status_code == 422 and set(r.json()["errors"]) == {"since"}
+    r = requests.head(f"{base}/api/v1/photos/%00", headers=headers, timeout=30)
+    assert r.status_code == 404
+    r = requests.get(f"{base}/api/v1/photos/%00/thumb", headers=headers, timeout=30)
+    assert r.status_code == 404 and r.json()["type"] == "/problems/not-found"

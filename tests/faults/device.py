@@ -226,6 +226,15 @@ class Device:
                 # been acted on; sending it again is safe (PUTs are idempotent).
                 self.stats["connection errors"] += 1
             else:
+                if not _readable(response):
+                    # The answer was cut after its status line: http.client takes the end of
+                    # the stream for the end of the headers and hands over an empty body.
+                    # Whatever the server did, the request is sent again.
+                    self.stats["cut answers"] += 1
+                    self.stats["retries"] += 1
+                    time.sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
                 if response.status_code >= 500 or response.status_code == 429:
                     self.errors.append(ErrorAnswer(method, path, response.status_code,
                                                    response.headers.get("Content-Type", ""), _problem_type(response)))
@@ -242,6 +251,17 @@ class Device:
         """pwa/src/backoff.js with a shorter base and cap: half the step, plus up to half again."""
         step = min(self.max_backoff_s, self.base_backoff_s * 2 ** attempt)
         return step / 2 + self._rng.random() * step / 2
+
+
+def _readable(response: requests.Response) -> bool:
+    """An answer with a body (anything but HEAD and 204) carries JSON, whole."""
+    if response.request.method == "HEAD" or response.status_code == 204:
+        return True
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
 
 
 def _problem_type(response: requests.Response) -> str | None:
