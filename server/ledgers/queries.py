@@ -145,46 +145,47 @@ def _share_names(fundings) -> list[str]:
 
 # --- which decision is in effect ---------------------------------------------------------
 
-_D = aliased(Decision, name="eff_d")
-
-
-def _in_effect(scope: sa.ColumnElement[bool], states: tuple[str, ...], month: dt.date | None) -> sa.Subquery:
-    """Per case in `scope` and `states`: the id of the paying decision in effect on
-    `month`'s first day (payment_from on or before it; the latest such, later decided
-    first), or of the latest one at all when `month` is None."""
-    conditions = [scope, Case.state.in_(states), Decision.outcome.in_(PAYING_OUTCOMES)]
-    if month is not None:
-        conditions.append(Decision.payment_from <= month)
-    order = (Decision.payment_from.desc(), Decision.decision_date.desc(), Decision.id.desc()) if month is not None \
-        else (Decision.decision_date.desc(), Decision.id.desc())
+def _decisions_by_case(scope: sa.ColumnElement[bool], month: dt.date) -> sa.Subquery:
+    """One row per case in scope that has a paying decision: the decision in effect on
+    `month`'s first day (payment_from on or before it; the latest such, the later decided
+    first) if there is one, else its first future one (`effective` false), and whether a
+    stop takes effect after the month. One window over the decisions: no correlated
+    subquery, which PostgreSQL may run once per row."""
+    effective = sa.case((Decision.payment_from <= month, 1), else_=0)
     ranked = (sa.select(Decision.id.label("decision_id"), Decision.case_id.label("case_id"),
-                        sa.func.row_number().over(partition_by=Decision.case_id, order_by=order).label("rn"))
+                        Decision.outcome.label("outcome"), Decision.allowance.label("allowance"),
+                        Decision.payment_from.label("payment_from"), effective.label("effective"),
+                        sa.func.row_number().over(
+                            partition_by=Decision.case_id,
+                            order_by=(effective.desc(), Decision.payment_from.desc(), Decision.decision_date.desc(),
+                                      Decision.id.desc())).label("rn"),
+                        sa.func.max(sa.case((sa.and_(Decision.outcome == "stopped", Decision.payment_from > month), 1),
+                                            else_=0)).over(partition_by=Decision.case_id).label("stop_later"))
               .join(Case, Case.id == Decision.case_id)
-              .where(*conditions)
+              .where(scope, Case.state.in_(PAID_STATES), Decision.outcome.in_(PAYING_OUTCOMES),
+                     Decision.payment_from.is_not(None))
               .subquery("ranked"))
-    return (sa.select(ranked.c.case_id, ranked.c.decision_id).where(ranked.c.rn == 1).subquery("in_effect"))
+    return sa.select(ranked).where(ranked.c.rn == 1).subquery("in_effect")
 
 
 def _paid_in(scope: sa.ColumnElement[bool], month: dt.date) -> sa.Select:
     """The cases paid in `month` (its first day): the paying decision in effect then is
-    not a stop and pays something; a stopped case only before its stop took effect."""
-    eff = _in_effect(scope, PAID_STATES, month)
-    any_paying = sa.exists().where(Decision.case_id == Case.id, Decision.outcome.in_(PAYING_OUTCOMES))
-    stop_later = sa.exists().where(Decision.case_id == Case.id, Decision.outcome == "stopped",
-                                   Decision.payment_from > month)
-    amount = sa.case((_D.id.is_not(None), _D.allowance), else_=Case.allowance)
+    not a stop and pays something, and a stopped case is paid only before its stop took
+    effect. A case with no paying decision at all is paid its own allowance from its own
+    payment_from."""
+    eff = _decisions_by_case(scope, month)
+    has = eff.c.decision_id.is_not(None)
+    amount = sa.case((has, eff.c.allowance), else_=Case.allowance)
     return (sa.select(Case.id.label("case_id"), Case.number.label("number"), Case.community_id.label("community_id"),
                       Case.household_id.label("household_id"), Case.state.label("state"),
-                      _D.id.label("decision_id"), amount.label("amount"),
-                      sa.func.coalesce(_D.payment_from, Case.payment_from).label("payment_from"))
+                      eff.c.decision_id.label("decision_id"), amount.label("amount"),
+                      sa.case((has, eff.c.payment_from), else_=Case.payment_from).label("payment_from"))
             .select_from(Case)
             .outerjoin(eff, eff.c.case_id == Case.id)
-            .outerjoin(_D, _D.id == eff.c.decision_id)
             .where(scope, Case.state.in_(PAID_STATES),
-                   sa.or_(Case.state != "stopped", stop_later),
-                   sa.or_(sa.and_(_D.id.is_not(None), _D.outcome != "stopped", _D.allowance > 0),
-                          sa.and_(_D.id.is_(None), Case.state != "stopped", Case.payment_from <= month,
-                                  Case.allowance > 0, ~any_paying))))
+                   sa.or_(sa.and_(has, eff.c.effective == 1, eff.c.outcome != "stopped", eff.c.allowance > 0,
+                                  sa.or_(Case.state != "stopped", eff.c.stop_later == 1)),
+                          sa.and_(~has, Case.state != "stopped", Case.payment_from <= month, Case.allowance > 0))))
 
 
 # --- funding shares summed exactly in SQL -------------------------------------------------
