@@ -9,7 +9,6 @@ import datetime as dt
 import io
 import json
 import re
-import uuid
 from decimal import Decimal
 
 import openpyxl
