@@ -39,13 +39,11 @@ import json
 import mimetypes
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import click
@@ -216,15 +214,6 @@ def _sha256_file(path: Path) -> str:
 
 
 # --- backup -----------------------------------------------------------------------------------
-
-@dataclass
-class Summary:
-    tables: int = 0
-    rows: int = 0
-    objects: int = 0
-    object_bytes: int = 0
-    problems: list[str] = field(default_factory=list)
-
 
 def _snapshot(engine: sa.Engine) -> sa.Connection:
     from server.core.db import sqlite_begin
