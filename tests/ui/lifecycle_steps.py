@@ -114,6 +114,7 @@ def cast_ballot(member: Person, session_id: str, number: str, scores: dict[str, 
     page.click("#cast-vote")
     expect(page.locator(".messages")).to_contain_text("您的投票已匿名记录。")
     expect(page.locator(f'li.agenda-item[data-case="{number}"] [data-testid=voted]')).to_be_visible()
+    member.nav("/panel/")  # the session page polls every 5 s; the list of sessions does not
 
 
 def end_the_posting(app, notice_id: int) -> dt.date:

@@ -22,6 +22,7 @@ posting pass (the notice's dates move back a week), and the re-check's date arri
 (server.cases.lifecycle.local_today), and no setting moves it."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -30,7 +31,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import live_app
 from tests.ui.lifecycle_steps import (ITEM, NOTICE, OUTCOME, RESULT, SESSION, STATE, Person, amount_in, cast_ballot,
-                                      end_the_posting, masked, recheck_falls_due, step)
+                                      end_the_posting, local_today, masked, recheck_falls_due, step)
 from tests.ui.test_review_pages import put_visit, real_visit, token, waiting_case
 
 # Four members: a cadre and three residents' representatives (at least ⅔ of the panel).
@@ -95,6 +96,12 @@ def schedule_and_pass(office: Person, members: dict[str, Person], case_id: str, 
     expect(page.get_by_test_id("session-state")).to_have_text(SESSION["scheduled"])
     session_id = re.search(r"/panel/sessions/(\d+)", page.url).group(1)
 
+    # The case file says which session the case waits for.
+    page.click(f'li.agenda-item[data-case="{number}"] .item-head a')
+    expect(page.get_by_test_id("panel-waiting")).to_contain_text("民主评议会议程")
+    expect(page.get_by_test_id("panel-waiting")).to_contain_text(SESSION["scheduled"])
+    page.go_back()
+
     rows = page.locator("#members tbody tr")
     expect(rows).to_have_count(len(panel))
     for i in range(rows.count()):
@@ -113,9 +120,11 @@ def schedule_and_pass(office: Person, members: dict[str, Person], case_id: str, 
     for username, (scores, choice) in ballots.items():
         cast_ballot(members[username], session_id, number, scores, choice)
 
-    # The chair's page follows the vote; every member able to vote has voted.
+    # Every member able to vote has voted (the page polls every 5 s; a reload is quicker).
     n = len(ballots)
-    expect(item.get_by_test_id("progress")).to_contain_text(f"可投票的 {n} 名成员中已有 {n} 名投票。", timeout=15000)
+    page.reload()
+    item = page.locator(f'li.agenda-item[data-case="{number}"]')
+    expect(item.get_by_test_id("progress")).to_contain_text(f"可投票的 {n} 名成员中已有 {n} 名投票。")
     expect(item.get_by_test_id("votes-for")).to_have_count(0)  # no tally while the vote is open
     item.locator("button[id^=close-]").click()
     item = page.locator(f'li.agenda-item[data-case="{number}"]')
@@ -210,7 +219,10 @@ def test_a_case_from_the_review_queue_to_its_first_recheck(lifecycle_server, bro
             rows = public_notice_rows(public, seeded["community"])
             mine = rows.filter(has_text=masked(head)).filter(has_text=amount)
             expect(mine).to_have_count(1)
-            expect(mine).to_contain_text("2")
+            expect(mine.locator("td.num").first).to_have_text("2")  # household size
+            today = local_today()  # seven days, both ends included
+            expect(mine.locator("td").nth(3)).to_have_text(today.isoformat())
+            expect(mine.locator("td").nth(4)).to_have_text((today + dt.timedelta(days=6)).isoformat())
             body = public.page.locator("body").inner_text()
             assert head not in body and number not in body, "the public page shows the masked name only"
 
