@@ -62,7 +62,9 @@ class VisitResource(MethodView):
             case = operations.lock_case(session, data["case_id"])
             if case is None or not access.can_submit_visit(session, g.user, case):
                 raise _not_found(case)
-            # Stored meanwhile by a concurrent PUT? The INSERT finds out (receive_visit).
+            # A concurrent PUT of this visit may have stored it (and moved the case on) while we
+            # waited for the case's lock; one storing it after this read meets us at the INSERT.
+            visit = queries.stored_visit(session, visit_id)
         try:
             if visit is None:
                 try:
