@@ -155,16 +155,14 @@ def dashboard():
     tz = current_app.config["TIMEZONE"]
     d = queries.dashboard(db.session, scope, today, Calendar.load(db.session), tz)
     L = _labels()
-    locale = _locale()
     state_chart = charts.hbar([(L["state"][s], n, str(n)) for s, n in d.by_state.items()])
     step_chart = charts.hbar([(L["state"][s.state], s.average_wd, f"{s.average_wd}") for s in d.steps])
     overdue_chart = charts.hbar([(L["overdue"][k], n, str(n)) for k, n in d.overdue.items()])
-    month_label = (lambda m: f"{m.year}年{m.month}月") if locale == "zh_CN" else (lambda m: m.strftime("%b %Y"))
-    month_chart = charts.columns([(month_label(m.month), [m.approved, m.stopped]) for m in d.months],
-                                 [_("Approved"), _("Stopped")])
+    month_chart = charts.columns([(m.month.strftime("%Y-%m"), [m.approved, m.stopped]) for m in d.months],
+                                 [_("Approved"), _("Stopped")], width=960)
     return _render("ledgers/dashboard.html", "ledgers/_dashboard_body.html", d=d, scope=scope, L=L,
                    typed=request.args, state_chart=state_chart, step_chart=step_chart, overdue_chart=overdue_chart,
-                   month_chart=month_chart, month_label=month_label,
+                   month_chart=month_chart,
                    receiving=sum(d.by_state[s] for s in ("active", "adjusted", "recheck")),
                    overdue_total=sum(d.overdue.values()))
 
