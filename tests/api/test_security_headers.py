@@ -322,7 +322,8 @@ def chromium():
 WATCH_CSP = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {
-  window.__csp.push(e.effectiveDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber);
+  window.__csp.push(e.effectiveDirective + " blocked " + (e.blockedURI || "inline")
+                    + " at " + e.sourceFile + ":" + e.lineNumber);
 });
 """
 
