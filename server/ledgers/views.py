@@ -7,6 +7,7 @@ the number of rows). An investigator, panel member or administrator gets a 403; 
 community outside the user's slice, a 404 (logged)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from server.cases.labels import OVERDUE, STATES
 from server.cases.lifecycle import local_today
 from server.core import audit
 from server.core.auth import roles_required
+from server.core.db import sqlite_begin
 from server.core.errors import NotFound, ValidationProblem
 from server.core.workdays import Calendar
 from server.extensions import db, htmx
@@ -207,6 +209,24 @@ def _slug(scope: access.Scope) -> str:
     return f"-{scope.chosen.id}" if scope.chosen else ""
 
 
+@contextlib.contextmanager
+def _reading():
+    """On SQLite, build a long export in a read transaction (a deferred BEGIN): the
+    request's usual BEGIN IMMEDIATE would hold the write lock, and every tablet's sync
+    with it, for as long as the file takes. The request has written nothing yet, so its
+    transaction so far is ended first; the audit entry is written after, in a new one."""
+    if db.dialect != "sqlite":
+        yield
+        return
+    db.session.rollback()
+    token = sqlite_begin.set("BEGIN")
+    try:
+        yield
+        db.session.rollback()  # ends the read transaction: nothing in it to keep
+    finally:
+        sqlite_begin.reset(token)
+
+
 def _counted(batches, totals: queries.Totals):
     """The batches, adding each into `totals` as it passes (the totals row is the sum of
     the rows written, so it cannot disagree with them)."""
@@ -230,17 +250,19 @@ def payments_export(fmt: str):
     month = _month(errors)
     if errors:
         raise ValidationProblem(errors)
-    share_names, batches = queries.payment_rows_all(db.session, scope, month)
-    columns = _payment_columns(share_names, _community_name(scope), _labels())
-    t = queries.Totals(shares={n: queries.ZERO for n in share_names})
+    month_text = month.strftime("%Y-%m")
+    t = queries.Totals()
 
     def totals_row():
         return [_("Total: %(n)s households", n=t.households), None, None, None, t.persons, None, None, t.base,
                 t.topups, t.amount, *[t.shares.get(n) for n in share_names], None]
 
-    month_text = month.strftime("%Y-%m")
-    built = _build(fmt, columns, _counted(batches, t), totals_row, _("Payment list") + " " + month_text, month_text,
-                   scope)
+    with _reading():
+        share_names, batches = queries.payment_rows_all(db.session, scope, month)
+        t.shares = {n: queries.ZERO for n in share_names}
+        columns = _payment_columns(share_names, _community_name(scope), _labels())
+        built = _build(fmt, columns, _counted(batches, t), totals_row, _("Payment list") + " " + month_text,
+                       month_text, scope)
     filters = {"month": month_text, **scope.describe()}
     return _export_response(built, f"payment-list-{month_text}{_slug(scope)}.{fmt}", "payment_list", fmt, filters)
 
@@ -277,8 +299,9 @@ def active_export(fmt: str):
         return [_("Total: %(n)s households", n=t.households), None, None, None, t.persons, None, None, None, t.topups,
                 t.amount, None, None, None, None]
 
-    batches = _counted(queries.ledger_rows_all(db.session, scope), t)
-    built = _build(fmt, columns, batches, totals_row, _("Active households"), today.isoformat(), scope)
+    with _reading():
+        batches = _counted(queries.ledger_rows_all(db.session, scope), t)
+        built = _build(fmt, columns, batches, totals_row, _("Active households"), today.isoformat(), scope)
     filters = {"on": today.isoformat(), **scope.describe()}
     return _export_response(built, f"active-households-{today.isoformat()}{_slug(scope)}.{fmt}", "active_households",
                             fmt, filters)
@@ -310,7 +333,8 @@ def visits_export():
         raise ValidationProblem(errors)
     tz = current_app.config["TIMEZONE"]
     f = queries.VisitFilter(since=since, until=until, kind=kind)
-    built = exports.geojson(queries.visit_points(db.session, scope, f, tz), ZoneInfo(tz))
+    with _reading():
+        built = exports.geojson(queries.visit_points(db.session, scope, f, tz), ZoneInfo(tz))
     filters = {"from": since, "to": until, "kind": kind, **scope.describe()}
     return _export_response(built, f"visits{_slug(scope)}.geojson", "visits", "geojson", filters)
 
