@@ -192,13 +192,15 @@ class Database:
         try:
             session.commit()
         except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
-            # The database went away (or was busy) at the last moment: nothing was kept, and
-            # the client is told so (503) and sends again, instead of a 500 or a lost write.
+            # The database went away (or was busy) at the last moment: the client is told so
+            # (503) and sends again, instead of getting a 500 or a success that was not kept.
             from server.core import errors
 
-            log.exception("commit failed")
+            problem = errors.database_problem(exc)
+            log.warning("commit failed, answered as %s: %s", problem.code, getattr(exc, "orig", None) or exc,
+                        exc_info=problem.code == "internal-error")
             _quietly(session.rollback)
-            return current_app.make_response(errors.problem_response(errors.database_problem(exc)))
+            return current_app.make_response(errors.problem_response(problem))
         return response
 
     def keep_on_error(self) -> None:

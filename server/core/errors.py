@@ -127,8 +127,8 @@ class InputSchema(Schema):
 
 
 # Any request that reaches the database may meet it busy or away; the device retries.
-UNAVAILABLE_DOC = ("The database is busy (busy) or out of reach (database-unavailable): nothing was written; "
-                   "send the same request again after `retry_after` seconds")
+UNAVAILABLE_DOC = ("The database is busy (busy) or out of reach (database-unavailable): send the same request "
+                   "again after `retry_after` seconds")
 
 
 def problem_docs(blp, responses: dict[int, str]):
@@ -233,7 +233,8 @@ class InvalidValue(Problem):
 def database_problem(exc: Exception) -> Problem:
     """What a database error means for the client. Busy (a lock, a serialisation failure,
     a deadlock, no free connection) and out of reach (connection refused, dropped,
-    the server restarting) are 503s: nothing was written, and the same request sent
+    the server restarting) are 503s: the transaction did not commit (or, lost at COMMIT,
+    the client cannot know; the sync's writes are idempotent), and the same request sent
     again later succeeds. A value the database refuses is the input's fault (422).
     Anything else is ours (500)."""
     msg = str(getattr(exc, "orig", None) or exc).lower()
@@ -241,8 +242,8 @@ def database_problem(exc: Exception) -> Problem:
         return DatabaseBusy("The database is busy; send the same request again.", retry_after=1)
     if isinstance(exc, DBAPIError) and (exc.connection_invalidated
                                         or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))):
-        return DatabaseUnavailable("The database cannot be reached just now; nothing was written. Send the same "
-                                   "request again.", retry_after=2)
+        return DatabaseUnavailable("The database cannot be reached just now; send the same request again.",
+                                   retry_after=2)
     if isinstance(exc, sa_exc.DataError):
         return InvalidValue("A value in the request cannot be stored.")
     return Problem(None, status=500, code="internal-error", title="Internal error")
@@ -272,8 +273,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     @app.errorhandler(sa_exc.TimeoutError)
     def _db(exc: Exception):
-        log.exception("database error")
-        return problem_response(database_problem(exc))
+        problem = database_problem(exc)
+        if problem.code == "internal-error":
+            log.exception("database error")
+        else:  # expected now and then: said in one line, the client retries or corrects
+            log.warning("database error answered as %s: %s", problem.code, getattr(exc, "orig", None) or exc)
+        return problem_response(problem)
 
     @app.errorhandler(Exception)
     def _any(exc: Exception):
