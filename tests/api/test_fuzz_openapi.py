@@ -279,7 +279,7 @@ def fuzz_every_operation(schema, headers_for) -> tuple[list[str], int]:
 
         try:
             run()
-        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every operation is fuzzed, then all are reported
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - fuzz every operation, report all
             failures.append(f"{label} (replay with DOORSTEP_FUZZ_SEED={FUZZ_SEED}): {exc}")
     for label, statuses in seen.items():
         print(f"  {label:45} " + " ".join(f"{k}×{v}" for k, v in sorted(statuses.items())))
