@@ -49,6 +49,8 @@ def from_environment() -> dict:
         "PERMANENT_SESSION_LIFETIME": int(env("DOORSTEP_SESSION_HOURS", "12")) * 3600,
         # …and this long after its last request (an office computer left signed in).
         "SESSION_IDLE_MINUTES": int(env("DOORSTEP_SESSION_IDLE_MINUTES", "60")),
+        # SQLite only: how long a request waits for the write lock before answering 503 busy.
+        "SQLITE_BUSY_TIMEOUT_MS": int(env("DOORSTEP_SQLITE_BUSY_TIMEOUT_MS", "30000")),
         # Behind a reverse proxy that terminates TLS: how many proxies to believe the
         # X-Forwarded-For/-Proto/-Host of (0, the default: none; the app faces clients).
         "PROXY_FIX": env("DOORSTEP_PROXY_FIX", "0"),

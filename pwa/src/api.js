@@ -56,7 +56,14 @@ async function request(method, path, { json, body, type, auth = true } = {}) {
   reached(true);
   if (response.ok) {
     if (response.status === 204 || method === "HEAD") return { status: response.status, data: null };
-    return { status: response.status, data: await response.json() };
+    try {
+      return { status: response.status, data: await response.json() };
+    } catch {
+      // The answer was cut after its status line: retry later, as when offline (the
+      // server's answer to a resend is the same).
+      reached(false);
+      throw new ApiError(0);
+    }
   }
   let problem = {};
   try {

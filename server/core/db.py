@@ -91,7 +91,9 @@ def make_engine(url: str, echo: bool = False, *, busy_timeout_ms: int | None = N
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     # pool_pre_ping: a pooled connection the server (or the network) dropped is noticed and
     # replaced at checkout; the first failed use of one also empties the pool of its peers.
-    return sa.create_engine(url, echo=echo, plugins=["geoalchemy2"], pool_pre_ping=True,
+    # hide_parameters: a database error or the SQL echo never carries the values (names,
+    # ID numbers, addresses) into a log line.
+    return sa.create_engine(url, echo=echo, plugins=["geoalchemy2"], pool_pre_ping=True, hide_parameters=True,
                             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
 
 
@@ -109,6 +111,7 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int = SQLITE_BUSY_TIME
     engine = sa.create_engine(
         sa_url,
         echo=echo,
+        hide_parameters=True,
         module=sqlite3,
         plugins=["geoalchemy2"],
         connect_args={"check_same_thread": False, "isolation_level": None},
