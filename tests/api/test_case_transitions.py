@@ -38,12 +38,21 @@ def test_wrong_role_is_403_and_missing_reason_is_422(client, make_user, token_fo
     assert r.status_code == 403 and r.get_json()["type"].endswith("/transition-forbidden")
     make_user("county-e", roles=("county",), jurisdiction=case.community.parent.parent)
     hc = token_for("county-e")
-    r = client.post(f"/api/v1/cases/{case.id}/transitions", json={"to": "rejected"}, headers=hc)
-    assert r.status_code == 422 and "reason" in r.get_json()["errors"]
-    db_session.expire_all()
-    assert db_session.get(type(case), case.id).state == "county_review"  # nothing changed
+    # The county decides on its decision page, which records the allowance and the letter;
+    # a bare state change through the API is refused.
     r = client.post(f"/api/v1/cases/{case.id}/transitions",
                     json={"to": "rejected", "reason": "家庭人均收入高于当地低保标准"}, headers=hc)
+    assert r.status_code == 409 and r.get_json()["type"].endswith("/use-procedure")
+    assert r.get_json()["page"] == "/decisions"
+    db_session.expire_all()
+    assert db_session.get(type(case), case.id).state == "county_review"  # nothing changed
+    # A refusal at the counter needs its reason.
+    application = case_factory("application")
+    h = token_for("office-e")
+    r = client.post(f"/api/v1/cases/{application.id}/transitions", json={"to": "rejected"}, headers=h)
+    assert r.status_code == 422 and "reason" in r.get_json()["errors"]
+    r = client.post(f"/api/v1/cases/{application.id}/transitions",
+                    json={"to": "rejected", "reason": "户籍不在本社区"}, headers=h)
     assert r.status_code == 201
 
 
