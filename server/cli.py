@@ -75,6 +75,48 @@ def create_user_command(username, display_name, roles, jurisdiction_code, passwo
     click.echo(f"created {user.username} ({', '.join(sorted(user.roles))}) in {jurisdiction.name}")
 
 
+@doorstep.command("create-jurisdiction")
+@click.argument("code")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["province", "city", "county", "township", "community"]))
+@click.option("--parent", "parent_code", default=None, help="Code of the jurisdiction above it.")
+@click.option("--name-en", default=None, help="Its name in English.")
+@click.option("--lat", type=float, default=None, help="Latitude of its office (WGS 84).")
+@click.option("--lon", type=float, default=None, help="Longitude of its office (WGS 84).")
+def create_jurisdiction_command(code, name, kind, parent_code, name_en, lat, lon):
+    """Create a county, township, community… (a fresh installation has none: make its county first)."""
+    from server.core import audit
+    from server.core.db import point_wkt
+    from server.core.models import Jurisdiction
+    from server.extensions import db
+
+    session = db.session
+    if session.scalar(sa.select(Jurisdiction.id).where(Jurisdiction.code == code)) is not None:
+        raise click.ClickException(f"a jurisdiction with code {code} already exists")
+    parent = None
+    if parent_code is not None:
+        parent = session.scalar(sa.select(Jurisdiction).where(Jurisdiction.code == parent_code))
+        if parent is None:
+            raise click.ClickException(f"no jurisdiction with code {parent_code}")
+    from server.core.models import JURISDICTION_KINDS
+
+    level = JURISDICTION_KINDS.index
+    if parent is not None and level(parent.kind) >= level(kind):
+        raise click.ClickException(f"a {kind} cannot sit under a {parent.kind}")
+    if parent is None and kind in ("township", "community"):
+        raise click.ClickException(f"a {kind} needs --parent (its county or township)")
+    if (lat is None) != (lon is None) or (lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180)):
+        raise click.ClickException("give both --lat and --lon, in degrees")
+    place = Jurisdiction(code=code, name=name, name_en=name_en, kind=kind, parent=parent,
+                         location=point_wkt(lat, lon) if lat is not None else None)
+    session.add(place)
+    session.flush()
+    audit.record(session, "jurisdiction.create", "jurisdiction", place.id, actor=None,
+                 after={"code": code, "name": name, "kind": kind, "parent": parent_code})
+    session.commit()
+    click.echo(f"created {kind} {code} {name}")
+
+
 @doorstep.command("verify-audit")
 def verify_audit_command():
     """Walk the audit log's hash chain and report the first broken link."""

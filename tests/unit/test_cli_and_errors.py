@@ -58,3 +58,46 @@ def test_out_of_range_coordinates_are_refused_naming_the_field(point, field):
 
 def test_a_good_point_loads():
     assert PointSchema().load({"lat": 30.2741, "lon": 120.1551, "accuracy_m": 8.0})["lat"] == 30.2741
+
+
+def test_a_fresh_installation_gets_its_first_county_community_and_administrator(tmp_path_factory):
+    """Nothing but the demo made jurisdictions; a real installation starts from the CLI."""
+    from server import create_app
+    from server.accounts.models import User
+    from server.core.audit import AuditEvent
+    from server.core.migrate import upgrade
+    from server.core.models import Jurisdiction
+    from tests.conftest import fresh_database
+
+    url = fresh_database(tmp_path_factory, "cli_install")
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "cli", "PHOTO_STORE": str(tmp_path_factory.mktemp("p"))})
+    run = app.test_cli_runner()
+    ok = run.invoke(args=["doorstep", "create-jurisdiction", "330122", "桐庐县", "--kind", "county",
+                          "--name-en", "Tonglu County"])
+    assert ok.exit_code == 0, ok.output
+    ok = run.invoke(args=["doorstep", "create-jurisdiction", "330122001001", "迎春社区", "--kind", "community",
+                          "--parent", "330122", "--lat", "29.797", "--lon", "119.691"])
+    assert ok.exit_code == 0, ok.output
+    refused = [
+        ["330122", "重复", "--kind", "county"],                            # code taken
+        ["x1", "无上级社区", "--kind", "community"],                        # a community needs its county
+        ["x2", "县下之县", "--kind", "county", "--parent", "330122001001"],  # a county under a community
+        ["x3", "无此上级", "--kind", "community", "--parent", "nope"],
+        ["x4", "半个坐标", "--kind", "county", "--lat", "29.7"],
+    ]
+    for args in refused:
+        answer = run.invoke(args=["doorstep", "create-jurisdiction", *args])
+        assert answer.exit_code != 0 and "Error" in answer.output, args
+    ok = run.invoke(args=["doorstep", "create-user", "admin1", "--role", "admin", "--jurisdiction", "330122",
+                          "--password", "a long enough password 1"])
+    assert ok.exit_code == 0, ok.output
+    db = app.extensions["doorstep_db"]
+    with app.app_context():
+        places = {p.code: p for p in db.session.scalars(sa.select(Jurisdiction))}
+        assert sorted(places) == ["330122", "330122001001"]
+        assert places["330122001001"].parent_id == places["330122"].id
+        assert db.session.scalar(sa.select(User).where(User.username == "admin1")).jurisdiction_id == places["330122"].id
+        actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+        assert actions.count("jurisdiction.create") == 2
+    db.engine.dispose()
