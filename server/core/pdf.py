@@ -32,6 +32,15 @@ th { background: #eee; }
 img.signature { height: 14mm; }
 """
 
+# WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES for the whole process when imported,
+# which would let a truncated photo through the photo pipeline padded with grey. Import it
+# here, once, when the app loads, and turn that back off: the only images a document of
+# ours embeds are our own PNG signatures.
+import weasyprint  # noqa: E402,F401
+from PIL import ImageFile  # noqa: E402
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
 log = logging.getLogger(__name__)
 # WeasyPrint reports every layout step at INFO; a server log wants none of it.
 for _name in ("weasyprint", "weasyprint.progress", "fontTools"):

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from server.core.backup import list_keys
 from server.core.storage import LocalStore
 from tests import photos_helpers as ph
-from tests.conftest import DB_KIND, fresh_database
+from server.core.migrate import recreate_postgres_database
+from tests.conftest import DB_KIND, PG_URL, fresh_database
 
 
 def make_app(url: str, photos: Path):
@@ -389,8 +390,8 @@ def test_a_store_in_s3_is_backed_up_and_restored_into_another_bucket(archive, or
                     assert client.head_object(Bucket="doorstep-second", Key=key)["ContentType"] == content_type
         assert_same_installation(snapshot(second), snapshot(first))  # and the event of this restore
 
-@pytest.mark.skipif(DB_KIND != "postgresql", reason="needs PostgreSQL beside SQLite (the PostgreSQL run)")
 def test_sqlite_to_postgresql_and_back(tmp_path_factory):
+    """Runs in both runs: PostgreSQL + PostGIS is a part every test run has."""
     from server.core.migrate import upgrade
 
     folder = tmp_path_factory.mktemp("bk_cross")
@@ -403,7 +404,10 @@ def test_sqlite_to_postgresql_and_back(tmp_path_factory):
         assert cli(lite, "backup", str(folder / "from_sqlite.tar")).exit_code == 0
         rows, stored = snapshot(lite), objects(lite)
 
-        pg = make_app(fresh_database(tmp_path_factory, "bk_cross"), folder / "pg_photos")
+        base = sa.engine.make_url(PG_URL)
+        pg_url = recreate_postgres_database(
+            base.set(database=f"{base.database}_bk_cross_{DB_KIND}").render_as_string(hide_password=False))
+        pg = make_app(pg_url, folder / "pg_photos")
         apps.append(pg)
         result = cli(pg, "restore", str(folder / "from_sqlite.tar"))
         assert result.exit_code == 0, result.output
