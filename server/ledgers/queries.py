@@ -727,20 +727,22 @@ def step_times(session: Session, scope: Scope, calendar: Calendar, tz: str) -> l
     No pairing of transitions is needed: per state, the sum over its completed stays of
     (leaving day - entering day) in working-day ordinals is the sum over the transitions
     out of it, less those into it, plus the transitions into it that are still open (each
-    case's last one). Each sum is a GROUP BY (state, local day), so the database scans
-    the transitions once and Python counts working days for a few thousand groups."""
+    case's last one, which put it in its present state). Each sum is a GROUP BY (state,
+    local day), so the database scans the transitions once and Python counts working days
+    for a few thousand groups."""
     dialect = session.get_bind().dialect.name
     in_scope = sa.select(Case.id).where(scope.clause())
     t = CaseTransition
     day = local_day_sql(t.at, dialect, tz)
     moves = session.execute(sa.select(t.from_state, t.to_state, day, sa.func.count())
                             .where(t.case_id.in_(in_scope)).group_by(t.from_state, t.to_state, day)).all()
-    last_id = (sa.select(sa.func.max(t.id)).where(t.case_id == Case.id).scalar_subquery())
-    last = aliased(CaseTransition, name="last_t")
-    last_day = local_day_sql(last.at, dialect, tz)
-    open_stays = session.execute(sa.select(last.to_state, last_day, sa.func.count())
-                                 .select_from(Case).join(last, last.id == last_id)
-                                 .where(scope.clause()).group_by(last.to_state, last_day)).all()
+    # Each case's open stay: its state, entered when its last transition moved it there
+    # (state_changed_at, which the lifecycle sets with that transition). Cases that never
+    # moved entered no state by a transition and are left out, as they are of `moves`.
+    changed_day = local_day_sql(Case.state_changed_at, dialect, tz)
+    open_stays = session.execute(sa.select(Case.state, changed_day, sa.func.count())
+                                 .where(scope.clause(), sa.exists().where(t.case_id == Case.id))
+                                 .group_by(Case.state, changed_day)).all()
     applied_day = local_day_sql(Case.applied_at, dialect, tz)
     applied = session.execute(sa.select(applied_day, sa.func.count())
                               .where(scope.clause(), sa.exists().where(t.case_id == Case.id,

@@ -38,6 +38,7 @@ def walk(db_session, case, start: dt.date, gaps: list[int], *, late_hour: int = 
         day += dt.timedelta(days=gap)
         db_session.add(CaseTransition(case_id=case.id, from_state=frm, to_state=to, at=at(day, late_hour)))
     case.state = PATH[len(gaps)]
+    case.state_changed_at = at(day, late_hour)  # as the lifecycle sets it with the last transition
     db_session.flush()
 
 
