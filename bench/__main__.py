@@ -146,6 +146,13 @@ def main() -> None:
     print("\n== tablet app (bench/pwa.py) ==")
     pwa.print_table(pwa.run())
     # --- end tablet app ---
+    # --- ledgers and dashboard (bench/ledgers.py, issue 7): payment list, ledger, exports and
+    # the dashboard at 100,000 households, the demo databases built once and kept ---
+    from bench import ledgers
+
+    print("\n== ledgers and dashboard (bench/ledgers.py) ==")
+    ledgers.print_table(ledgers.run(households=100_000), 100_000)
+    # --- end ledgers ---
     # --- reconnect storm (bench/storm.py, "Prove it" item 5): 200 tablets online at once against
     # gunicorn (4 workers) on PostgreSQL; hard stop 10 minutes; its figures join the baseline table ---
     from bench import storm
