@@ -45,6 +45,12 @@ def _rows(label: str, body: bytes, mimetype: str) -> str:
         return f"{body.count(NEWLINE) - 2:,}"  # less the header and the totals
     if "geo+json" in mimetype:
         return f"{body.count(FEATURE):,}"
+    if "spreadsheetml" in mimetype:
+        import io
+        import zipfile
+
+        sheet = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml")
+        return f"{sheet.count(b'<row ') - 2:,}"  # less the header and the totals
     text = body.decode("utf-8", "replace")
     m = re.search(r'data-total="(households|cases)">(\d+)<', text)
     return f"{int(m.group(2)):,} total" if m else ""
