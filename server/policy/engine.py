@@ -260,9 +260,12 @@ def split_funding(allowance: Decimal, split: Mapping[str, Decimal]) -> dict[str,
     """The allowance shared per policy (seed 000: 60 % municipal, 40 % district).
 
     Each share is the difference of rounded running totals, so no share is negative and
-    the last takes the remainder: the shares add up to the allowance exactly."""
+    the last takes the remainder: the shares add up to the allowance exactly. The shares go
+    largest first (ties by name), never in the stored order: PostgreSQL's JSONB keeps no key
+    order, and the cent of rounding must fall on the same share on both databases (and in
+    the ledgers, which use the same order)."""
     funding: dict[str, Decimal] = {}
-    names = list(split)
+    names = sorted(split, key=lambda name: (-split[name], name))
     running, allocated = Decimal(0), ZERO
     for name in names[:-1]:
         running += split[name]

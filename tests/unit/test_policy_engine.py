@@ -24,6 +24,7 @@ from server.policy.engine import (
     evaluate,
     reason_text,
     select_version,
+    split_funding,
 )
 from server.policy.settings import DEFAULT_SETTINGS, PolicySettings, PolicySettingsError, merge_defaults
 
@@ -442,3 +443,14 @@ def test_all_errors_reported_at_once():
 def test_settings_are_not_a_mapping_at_all():
     with pytest.raises(PolicySettingsError):
         PolicySettings.from_dict(["monthly_standard"])
+
+
+def test_the_rounding_cent_falls_on_the_same_share_whatever_order_the_split_is_stored_in():
+    """PostgreSQL's JSONB returns keys in its own order; the decision must not depend on it."""
+    amount = Decimal("1000.01")
+    one = split_funding(amount, {"municipal": Decimal("50"), "district": Decimal("50")})
+    other = split_funding(amount, {"district": Decimal("50"), "municipal": Decimal("50")})
+    assert one == other and sum(one.values()) == amount
+    shares = split_funding(Decimal("999.99"), {"district": Decimal("40"), "municipal": Decimal("60")})
+    assert list(shares) == ["municipal", "district"] and shares == {"municipal": Decimal("599.99"),
+                                                                    "district": Decimal("400.00")}
