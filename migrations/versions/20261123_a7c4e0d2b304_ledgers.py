@@ -16,8 +16,11 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('decisions', schema=None) as batch_op:
+        batch_op.create_index('ix_decisions_case_payment',
+                              ['case_id', 'payment_from', 'decision_date', 'outcome', 'allowance'], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('decisions', schema=None) as batch_op:
+        batch_op.drop_index('ix_decisions_case_payment')

@@ -154,6 +154,9 @@ class Decision(Base):
         sa.CheckConstraint("outcome IN ('approved', 'rejected', 'continued', 'adjusted', 'stopped')", name="outcome"),
         sa.CheckConstraint("outcome NOT IN ('rejected', 'adjusted', 'stopped') OR length(reason) > 0",
                            name="reason_required"),
+        # The payment list finds each case's decision in effect in a month from this index
+        # alone (a decision row also carries the engine's whole answer, a few KB).
+        sa.Index("ix_decisions_case_payment", "case_id", "payment_from", "decision_date", "outcome", "allowance"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
