@@ -260,10 +260,11 @@ def split_funding(allowance: Decimal, split: Mapping[str, Decimal]) -> dict[str,
     """The allowance shared per policy (seed 000: 60 % municipal, 40 % district).
 
     Each share is the difference of rounded running totals, so no share is negative and
-    the last takes the remainder: the shares add up to the allowance exactly. The shares go
-    largest first (ties by name), never in the stored order: PostgreSQL's JSONB keeps no key
-    order, and the cent of rounding must fall on the same share on both databases (and in
-    the ledgers, which use the same order)."""
+    the last takes the remainder: the shares add up to the allowance exactly. They are
+    computed largest first (ties by name), never in the stored order: PostgreSQL's JSONB
+    keeps no key order, and the cent of rounding must fall on the same share on both
+    databases (and in the ledgers, which use the same order). The answer lists them in the
+    policy's order."""
     funding: dict[str, Decimal] = {}
     names = sorted(split, key=lambda name: (-split[name], name))
     running, allocated = Decimal(0), ZERO
@@ -273,7 +274,7 @@ def split_funding(allowance: Decimal, split: Mapping[str, Decimal]) -> dict[str,
         funding[name] = target - allocated
         allocated = target
     funding[names[-1]] = allowance - allocated
-    return funding
+    return {name: funding[name] for name in split}
 
 
 def select_version(versions: Sequence[tuple[date, PolicySettings]], on: date) -> PolicySettings:

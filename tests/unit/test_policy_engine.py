@@ -452,5 +452,5 @@ def test_the_rounding_cent_falls_on_the_same_share_whatever_order_the_split_is_s
     other = split_funding(amount, {"district": Decimal("50"), "municipal": Decimal("50")})
     assert one == other and sum(one.values()) == amount
     shares = split_funding(Decimal("999.99"), {"district": Decimal("40"), "municipal": Decimal("60")})
-    assert list(shares) == ["municipal", "district"] and shares == {"municipal": Decimal("599.99"),
+    assert list(shares) == ["district", "municipal"] and shares == {"municipal": Decimal("599.99"),
                                                                     "district": Decimal("400.00")}
