@@ -83,10 +83,8 @@ def test_the_county_cannot_decide_a_case_still_in_posting(db_session, posted, ma
 
 
 def test_the_countys_decision_function_refuses_a_case_still_in_posting(db_session, posted, make_user, county):
-    decisions = pytest.importorskip("server.decisions.operations")
-    if not hasattr(decisions, "decide"):
-        pytest.skip("the county's decision function is not there yet")
     from server.core.errors import Problem
+    from server.decisions import operations as decisions
 
     county_user = make_user("county-b", roles=("county",), jurisdiction=county)
     case, notice = posted(on=DAY)
