@@ -247,10 +247,18 @@ def _fresh_token(app) -> str:
     return raw
 
 
+def _steered(case) -> bool:
+    """A body the hooks above rewrote onto the seeded case or community."""
+    body = case.body if isinstance(case.body, dict) else {}
+    return (body.get("case_id") in Seeded.case_ids and body.get("investigators") == list(Seeded.investigators)) \
+        or ("community" in body and body.get("community") == Seeded.community)
+
+
 def fuzz_every_operation(schema, headers_for) -> tuple[list[str], int]:
     """Run each operation's positive and negative cases; return the failures (one per
     operation, the first found, with its curl command) and how many requests were sent."""
     from schemathesis.generation import GenerationMode
+    from schemathesis.specs.openapi.checks import negative_data_rejection
 
     failures: list[str] = []
     sent = [0]
@@ -273,7 +281,12 @@ def fuzz_every_operation(schema, headers_for) -> tuple[list[str], int]:
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
         def run(case):
             sent[0] += 1
-            response = case.call_and_validate(headers=headers_for(case), checks=checks, timeout=60)
+            used = checks
+            if _steered(case) and case.meta is not None and case.meta.generation.mode == GenerationMode.NEGATIVE:
+                # Steering rewrites the fields it steers (case, investigators, ID numbers…),
+                # which may be the very ones made invalid: the request may be valid again.
+                used = [c for c in checks if c is not negative_data_rejection]
+            response = case.call_and_validate(headers=headers_for(case), checks=used, timeout=60)
             statuses = seen.setdefault(label, {})
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
